@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each bootstraps .venv from PyPI first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint bench clean install
+
+$(STAMP): pyproject.toml
+	rm -f $(VENV)/.installed-*
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/webordinary demo --state-dir .webordinary/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy workflows lambdas container
+
+bench: $(STAMP)
+	$(BIN)/webordinary bench --state-dir .webordinary/bench
+
+clean:
+	rm -rf $(VENV) .webordinary .pytest_cache .mypy_cache .ruff_cache

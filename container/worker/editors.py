@@ -1,0 +1,364 @@
+"""Editors: turn an instruction into changes in a checkout.
+
+Two editors exist today. ``replace`` understands literal instructions such as ``replace "Call us" with
+"Ring us"`` and needs nothing but the repository. ``command:<cmd>`` runs a program of the project's choosing
+with the instruction on stdin; it runs with a sanitised environment so a site's tooling never sees the
+worker's credentials. Editors only change files; committing is the workspace's job.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+import git
+
+from workflows.errors import EditorFailedError, InstructionError, NothingToChangeError, ProjectConfigError
+
+INSTRUCTION_ENV = "WEBORDINARY_INSTRUCTION"
+# An environment string longer than the kernel's MAX_ARG_STRLEN (128 KiB) makes exec fail; stdin carries
+# the full instruction, the variable is a convenience for short ones.
+_INSTRUCTION_ENV_LIMIT = 64 * 1024
+_BINARY_SNIFF_BYTES = 8192
+_EDITOR_TAIL_LINES = 20
+_SUMMARY_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    summary: str
+
+
+class Editor(Protocol):
+    def run(self, checkout: Path, instruction: str, exclude: set[str]) -> EditOutcome: ...
+
+
+# --- parsing literal replacements --------------------------------------------------------------------------
+
+# Straight and curly quotes may be mixed ("Call us” happens when a phone autocorrects one side). Double-quoted
+# text may not contain another double quote. Single quotes double as apostrophes, so a single-quoted text
+# only opens after a non-word character and only closes before one: 'don't' is one text.
+_DOUBLE = '"\u201c\u201d'
+_SINGLE = "'\u2018\u2019"
+
+
+def _quoted(name: str) -> str:
+    return (
+        rf"(?:[{_DOUBLE}](?P<{name}_d>[^{_DOUBLE}\n]*)[{_DOUBLE}]"
+        rf"|(?<!\w)[{_SINGLE}](?P<{name}_s>[^\n]*?)[{_SINGLE}](?!\w))"
+    )
+
+
+_PAIR_RE = re.compile(
+    r"(?:\b(?P<verb>replace|change)\s+(?:(?:all|every|each|the)\s+)*"
+    r"(?:(?:text|word|words|phrase|string|occurrences?\s+of)\s+)?)?"
+    + _quoted("old")
+    + r"\s+(?:with|to)\s+"
+    + _quoted("new"),
+    re.IGNORECASE,
+)
+# What may sit between two pairs for the second to count without repeating the verb.
+_SEPARATOR_RE = re.compile(r"[\s,;&]*(?:(?:and|also|then)\b[\s,;&]*)*", re.IGNORECASE)
+
+ACCEPTED_FORM = (
+    'I could not find anything to replace in your message. Please write it like: replace "old text" with '
+    '"new text" (several are fine, e.g. replace "a" with "b" and "c" with "d").'
+)
+
+
+def _group(match: re.Match[str], name: str) -> str:
+    double = match.group(f"{name}_d")
+    return double if double is not None else match.group(f"{name}_s")
+
+
+def parse_replacements(instruction: str) -> list[tuple[str, str]]:
+    """The literal (old, new) pairs in an instruction, in order and without duplicates.
+
+    A pair counts when it follows ``replace``/``change`` or directly follows another pair (joined by commas,
+    ``and`` or line breaks), so quoted text elsewhere in a mail is not mistaken for an instruction.
+    """
+    pairs: list[tuple[str, str]] = []
+    previous_end: int | None = None
+    for match in _PAIR_RE.finditer(instruction):
+        chained = previous_end is not None and _SEPARATOR_RE.fullmatch(instruction[previous_end : match.start()])
+        if not match.group("verb") and not chained:
+            continue
+        previous_end = match.end()
+        old, new = _group(match, "old"), _group(match, "new")
+        if not old:
+            raise InstructionError(f'The text to replace is empty (before "{new}"). {ACCEPTED_FORM}')
+        if (old, new) not in pairs:
+            pairs.append((old, new))
+    if not pairs:
+        raise InstructionError(ACCEPTED_FORM)
+    return pairs
+
+
+# --- the replace editor ------------------------------------------------------------------------------------
+
+
+def normalise_excluded(exclude: Iterable[str]) -> list[str]:
+    """Relative directory prefixes. "" and "." (the whole checkout) and anything reaching outside it are
+    dropped: these prefixes end up in ``git clean`` pathspecs, where they must never mean "everything"."""
+    prefixes = []
+    for entry in exclude:
+        parts = [part for part in entry.strip().replace("\\", "/").split("/") if part not in ("", ".")]
+        if parts and ".." not in parts:
+            prefixes.append("/".join(parts))
+    return prefixes
+
+
+def is_excluded(path: str, prefixes: Iterable[str]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+def _tracked_files(checkout: Path) -> list[str]:
+    repo = git.Repo(checkout)
+    try:
+        # -z: paths come back raw, not C-quoted, whatever their characters.
+        listing = repo.git.ls_files("-z")
+    finally:
+        repo.close()
+    return [path for path in listing.split("\0") if path]
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text, or None for anything we should not touch (binary, not UTF-8, not a regular file)."""
+    if path.is_symlink() or not path.is_file():
+        return None
+    data = path.read_bytes()
+    if b"\0" in data[:_BINARY_SNIFF_BYTES]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _places(count: int) -> str:
+    return "1 place" if count == 1 else f"{count} places"
+
+
+def _where(files: list[str]) -> str:
+    if len(files) == 1:
+        return files[0]
+    shown = ", ".join(files[:3])
+    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+    return f"{len(files)} files: {shown}{more}"
+
+
+def _quote_list(texts: list[str]) -> str:
+    quoted = [f'"{text}"' for text in texts]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+class ReplaceEditor:
+    """Literal, case-sensitive replacement of every occurrence in every tracked text file."""
+
+    def run(self, checkout: Path, instruction: str, exclude: set[str]) -> EditOutcome:
+        pairs = parse_replacements(instruction)
+        prefixes = normalise_excluded(exclude)
+        counts: dict[tuple[str, str], dict[str, int]] = {pair: {} for pair in pairs}
+        changed_any = False
+        for relative in _tracked_files(checkout):
+            if is_excluded(relative, prefixes):
+                continue
+            path = checkout / relative
+            text = _read_text(path)
+            if text is None:
+                continue
+            # Pairs apply in the order given, so "a"->"b" then "b"->"c" chains; that is what the words say.
+            updated = text
+            for pair in pairs:
+                found = updated.count(pair[0])
+                if found:
+                    counts[pair][relative] = found
+                    updated = updated.replace(pair[0], pair[1])
+            if updated != text:
+                path.write_bytes(updated.encode("utf-8"))
+                changed_any = True
+        return EditOutcome(summary=self._summarise(pairs, counts, changed_any))
+
+    @staticmethod
+    def _summarise(
+        pairs: list[tuple[str, str]], counts: dict[tuple[str, str], dict[str, int]], changed_any: bool
+    ) -> str:
+        missing = [old for (old, new) in pairs if not counts[(old, new)]]
+        if len(missing) == len(pairs):
+            raise NothingToChangeError(
+                f"I could not find {_quote_list(missing)} anywhere in the site, so nothing "
+                "was changed. The match is exact, including capital letters."
+            )
+        if not changed_any:
+            raise NothingToChangeError("The site already says that, so nothing was changed.")
+        lines = []
+        for old, new in pairs:
+            where = counts[(old, new)]
+            if where:
+                lines.append(
+                    f'Replaced "{old}" with "{new}" ({_places(sum(where.values()))} in {_where(sorted(where))}).'
+                )
+        if missing:
+            lines.append(f"Could not find {_quote_list(missing)}, so that was left alone.")
+        return " ".join(lines)
+
+
+# --- running programs --------------------------------------------------------------------------------------
+
+_DROPPED_NAMES = {"GIT_ASKPASS", "SSH_ASKPASS", "SSH_AUTH_SOCK", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"}
+_DROPPED_PREFIXES = ("AWS_", "WEBORDINARY_", "TASK_TOKEN")
+_DROPPED_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "ACCESS_KEY", "PRIVATE_KEY")
+
+
+def _is_sensitive(name: str) -> bool:
+    upper = name.upper()
+    return (
+        upper in _DROPPED_NAMES
+        or upper.startswith(_DROPPED_PREFIXES)
+        or any(marker in upper for marker in _DROPPED_MARKERS)
+    )
+
+
+def sanitised_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment minus anything that could carry credentials or redirect git, plus ``extra``.
+
+    Site tooling (editors, builds) is not ours and must not be able to reach the task token, the AWS
+    credentials or the git credentials the worker pushes with.
+    """
+    env = {name: value for name, value in os.environ.items() if not _is_sensitive(name)}
+    env.update(extra or {})
+    return env
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    returncode: int | None  # None when it was killed for running too long
+    stdout_lines: list[str]
+    combined_lines: list[str]
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+    def tail(self, lines: int) -> str:
+        return "\n".join(self.combined_lines[-lines:])
+
+
+def _pump(stream: IO[bytes], sinks: list[deque[str]], lock: threading.Lock) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        with lock:
+            for sink in sinks:
+                sink.append(line)
+    stream.close()
+
+
+def _feed(stream: IO[bytes], data: bytes) -> None:
+    try:
+        stream.write(data)
+    except (BrokenPipeError, OSError):
+        pass  # the program did not want its stdin; that is its business
+    finally:
+        try:
+            stream.close()
+        except OSError:
+            pass
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_shell(
+    command: str, cwd: Path, env: Mapping[str, str], timeout: float, stdin_text: str = "", keep_lines: int = 200
+) -> ShellResult:
+    """``/bin/sh -c command`` with bounded output capture and a hard timeout.
+
+    The program runs in its own process group: on timeout, and after it exits, the whole group is killed so a
+    backgrounded dev server cannot outlive the step or hold our pipes open.
+    """
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", command],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stdin and process.stdout and process.stderr  # all three are pipes
+    combined: deque[str] = deque(maxlen=keep_lines)
+    stdout: deque[str] = deque(maxlen=keep_lines)
+    lock = threading.Lock()
+    threads = [
+        threading.Thread(target=_pump, args=(process.stdout, [stdout, combined], lock), daemon=True),
+        threading.Thread(target=_pump, args=(process.stderr, [combined], lock), daemon=True),
+        threading.Thread(target=_feed, args=(process.stdin, stdin_text.encode("utf-8")), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    returncode: int | None
+    try:
+        returncode = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        returncode = None
+    _kill_group(process)
+    process.wait()
+    for thread in threads:
+        thread.join(timeout=5)
+    with lock:
+        return ShellResult(returncode, list(stdout), list(combined))
+
+
+class CommandEditor:
+    """Runs a project-chosen program in the checkout; the instruction is on stdin and in the environment."""
+
+    def __init__(self, command: str, timeout: float = 900) -> None:
+        self.command = command
+        self.timeout = timeout
+
+    def run(self, checkout: Path, instruction: str, exclude: set[str]) -> EditOutcome:
+        env_instruction = instruction.replace("\0", "")[:_INSTRUCTION_ENV_LIMIT]
+        env = sanitised_env({INSTRUCTION_ENV: env_instruction})
+        result = run_shell(self.command, checkout, env, self.timeout, stdin_text=instruction)
+        if result.timed_out:
+            raise EditorFailedError(
+                f"The editor did not finish within {self.timeout:g} seconds.\n{result.tail(_EDITOR_TAIL_LINES)}"
+            )
+        if result.returncode != 0:
+            raise EditorFailedError(
+                f"The editor failed (exit status {result.returncode}).\n{result.tail(_EDITOR_TAIL_LINES)}"
+            )
+        return EditOutcome(summary=self._summary(result.stdout_lines))
+
+    def _summary(self, stdout_lines: list[str]) -> str:
+        for line in reversed(stdout_lines):
+            if line.strip():
+                return line.strip()[:_SUMMARY_LIMIT]
+        return f"Ran {self.command}."[:_SUMMARY_LIMIT]
+
+
+def editor_for(spec: str, timeout: float = 900) -> Editor:
+    """The editor a project's ``editor`` setting names."""
+    name = spec.strip()
+    if name == "replace":
+        return ReplaceEditor()
+    if name.startswith("command:"):
+        command = name.removeprefix("command:").strip()
+        if not command:
+            raise ProjectConfigError('The project\'s editor is "command:" with no command after it.')
+        return CommandEditor(command, timeout)
+    if name == "claude-code":
+        raise ProjectConfigError('The "claude-code" editor is not available yet; use "replace" or "command:<cmd>".')
+    raise ProjectConfigError(f'Unknown editor {spec!r}; use "replace" or "command:<cmd>".')

@@ -1,0 +1,320 @@
+"""The pair's checkout of a site repository: clone/fetch, branch preparation, commit and push.
+
+One checkout per (project, user) lives at ``root/project/user/checkout`` and is reused across commands and
+threads; a thread is a branch. Every git call runs with ``GIT_CEILING_DIRECTORIES`` at the checkout's parent
+so that, whatever state the checkout is in, git can never walk up into an enclosing repository (the worker
+may itself run inside a git checkout). Identity is written to the repository's own config, never global.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import git
+
+from container.worker.editors import is_excluded, normalise_excluded
+from workflows.errors import NothingToChangeError, PushFailedError, RepositoryError
+from workflows.models import PROJECT_ID_RE, USER_ID_RE
+
+WIP_MESSAGE = "WIP: recovered uncommitted work"
+# Network operations get a hard limit so a hung remote cannot hold the worker forever.
+NETWORK_TIMEOUT_S = 300.0
+_STDERR_TAIL_LINES = 15
+
+
+def _tail(text: str, lines: int = _STDERR_TAIL_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _literal(prefixes: list[str]) -> list[str]:
+    # A project's outputDir is configuration, not a pattern: "*" must not make git clean remove everything.
+    return [f":(literal){prefix}" for prefix in prefixes]
+
+
+def _git_error(exc: git.GitCommandError) -> str:
+    stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr or "")
+    return _tail(stderr.strip().removeprefix("stderr:").strip().strip("'")) or str(exc)
+
+
+class Workspace:
+    def __init__(
+        self,
+        root: Path,
+        project_id: str,
+        user_id: str,
+        repo_url: str,
+        default_branch: str,
+        identity: tuple[str, str],
+    ) -> None:
+        # The ids become path segments: only the validated shapes may get that far.
+        if not PROJECT_ID_RE.fullmatch(project_id) or not USER_ID_RE.fullmatch(user_id):
+            raise RepositoryError(f"Unsafe workspace ids: {project_id!r}/{user_id!r}")
+        self.path = Path(root).resolve() / project_id / user_id / "checkout"
+        self.repo_url = repo_url
+        self.default_branch = default_branch
+        self.identity = identity
+        self._repo: git.Repo | None = None
+
+    # --- environment --------------------------------------------------------------------------------------
+
+    @property
+    def git_env(self) -> dict[str, str]:
+        name, email = self.identity
+        return {
+            "GIT_CEILING_DIRECTORIES": str(self.path.parent),
+            "GIT_TERMINAL_PROMPT": "0",  # a credential prompt would hang the worker
+            # Explicit, so a stray GIT_AUTHOR_* in the worker's environment cannot override the repo identity.
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
+
+    @property
+    def repo(self) -> git.Repo:
+        if self._repo is None:
+            raise RepositoryError("The workspace has not been prepared.")
+        return self._repo
+
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+    # --- prepare ------------------------------------------------------------------------------------------
+
+    def prepare(self, branch: str, exclude: set[str] | None = None) -> git.Repo:
+        """Clone or fetch, recover leftovers of a crashed run, and check out ``branch``.
+
+        ``exclude`` names disposable directories (the build output): their contents are reset to the commit
+        before anything else, so stale output from another thread is never published or committed.
+        """
+        self._check_branch_name(branch)
+        self.close()
+        repo = self._open_or_clone()
+        self._repo = repo
+        self._configure(repo)
+        self._remove_stale_lock(repo)
+        self._fetch(repo)
+        self._discard_output(repo, normalise_excluded(exclude or set()))
+        self._recover_dirty(repo)
+        self._checkout(repo, branch)
+        return repo
+
+    def _check_branch_name(self, branch: str) -> None:
+        if not branch or branch.startswith("-"):
+            raise RepositoryError(f"Invalid branch name {branch!r}.")
+        try:
+            git.Git().check_ref_format("--branch", branch, env=self.git_env)
+        except git.GitCommandError as exc:
+            raise RepositoryError(f"Invalid branch name {branch!r}.") from exc
+
+    def _open_or_clone(self) -> git.Repo:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_partial_clones()
+        if self.path.exists():
+            repo = self._open()
+            if repo is not None:
+                return repo
+            # Not a checkout of its own (never from us: clones are renamed into place whole). Keep it aside
+            # for inspection rather than deleting someone's files, and start over.
+            aside = self.path.with_name(f"checkout.broken-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}")
+            self.path.rename(aside)
+        self._clone()
+        repo = self._open()
+        if repo is None:
+            raise RepositoryError(f"The clone of {self.repo_url} is not usable.")
+        return repo
+
+    def _open(self) -> git.Repo | None:
+        """The checkout's own repository, or None if ``path`` is not the top of a working tree."""
+        if not (self.path / ".git").exists():
+            return None
+        try:
+            repo = git.Repo(self.path)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            return None
+        repo.git.update_environment(**self.git_env)
+        if repo.working_tree_dir is None or Path(repo.working_tree_dir).resolve() != self.path:
+            repo.close()
+            return None
+        return repo
+
+    def _remove_partial_clones(self) -> None:
+        for partial in self.path.parent.glob(".checkout-*.partial"):
+            shutil.rmtree(partial, ignore_errors=True)
+
+    def _clone(self) -> None:
+        # Clone beside the final path and rename, so a failed clone never leaves a half-made checkout.
+        partial = Path(tempfile.mkdtemp(prefix=".checkout-", suffix=".partial", dir=self.path.parent))
+        try:
+            git.Git(str(self.path.parent)).clone(
+                "--origin",
+                "origin",
+                "--",
+                self.repo_url,
+                str(partial),
+                env=self.git_env,
+                kill_after_timeout=NETWORK_TIMEOUT_S,
+            )
+            partial.rename(self.path)
+        except git.GitCommandError as exc:
+            raise RepositoryError(f"Could not clone the site's repository: {_git_error(exc)}") from exc
+        except OSError as exc:
+            raise RepositoryError(f"Could not set up the checkout: {exc}") from exc
+        finally:
+            if partial.exists():
+                shutil.rmtree(partial, ignore_errors=True)
+
+    def _configure(self, repo: git.Repo) -> None:
+        name, email = self.identity
+        with repo.config_writer("repository") as config:
+            config.set_value("user", "name", name)
+            config.set_value("user", "email", email)
+            # A global commit.gpgsign would make every commit wait for a key the worker does not have.
+            config.set_value("commit", "gpgsign", "false")
+        origin = repo.remote("origin") if "origin" in [r.name for r in repo.remotes] else None
+        if origin is None:
+            repo.create_remote("origin", self.repo_url)
+        elif origin.url != self.repo_url:
+            # The project may have moved its repository since this checkout was made.
+            origin.set_url(self.repo_url)
+
+    @staticmethod
+    def _remove_stale_lock(repo: git.Repo) -> None:
+        # A crash mid-command leaves index.lock behind and every later git call would fail. The worker owns
+        # this checkout exclusively, so no live git process can hold it.
+        lock = Path(repo.git_dir) / "index.lock"
+        if lock.exists():
+            lock.unlink()
+
+    @staticmethod
+    def _fetch(repo: git.Repo) -> None:
+        try:
+            repo.git.fetch("origin", "--prune", kill_after_timeout=NETWORK_TIMEOUT_S)
+        except git.GitCommandError as exc:
+            raise RepositoryError(f"Could not fetch the site's repository: {_git_error(exc)}") from exc
+
+    @staticmethod
+    def _discard_output(repo: git.Repo, prefixes: list[str]) -> None:
+        for spec in _literal(prefixes):
+            if repo.head.is_valid() and repo.git.ls_files("--", spec):
+                repo.git.checkout("HEAD", "--", spec)
+            repo.git.clean("-fdx", "--", spec)
+
+    @staticmethod
+    def _recover_dirty(repo: git.Repo) -> None:
+        """Commit what a crashed run left behind (never stash: stashes are invisible and easily lost)."""
+        if not repo.is_dirty(untracked_files=True):
+            return
+        if repo.head.is_detached:
+            # Commits on a detached HEAD vanish at the next checkout; give them a branch to live on.
+            repo.git.checkout("-b", f"wip-recovered-{time.strftime('%Y%m%d%H%M%S')}")
+        repo.git.add("-A")
+        repo.git.commit("-m", WIP_MESSAGE, "--no-verify")
+
+    def _checkout(self, repo: git.Repo, branch: str) -> None:
+        remote_ref = f"refs/remotes/origin/{branch}"
+        has_remote = self._ref_exists(repo, remote_ref)
+        if self._ref_exists(repo, f"refs/heads/{branch}"):
+            repo.git.checkout(branch, "--")
+            if has_remote:
+                self._fast_forward(repo, branch, remote_ref)
+            return
+        if has_remote:
+            repo.git.checkout("-b", branch, "--track", f"origin/{branch}", "--")
+            return
+        base = f"refs/remotes/origin/{self.default_branch}"
+        if not self._ref_exists(repo, base):
+            raise RepositoryError(f'The site\'s repository has no "{self.default_branch}" branch to start from.')
+        # --no-track: the thread branch must push to its own name, never to the default branch.
+        repo.git.checkout("--no-track", "-b", branch, base, "--")
+
+    @staticmethod
+    def _fast_forward(repo: git.Repo, branch: str, remote_ref: str) -> None:
+        if Workspace._is_ancestor(repo, "HEAD", remote_ref):
+            repo.git.merge("--ff-only", remote_ref)
+        elif not Workspace._is_ancestor(repo, remote_ref, "HEAD"):
+            # Neither contains the other: someone else pushed to the thread branch while we had unpushed
+            # work. We do not merge or force; a person has to decide.
+            raise RepositoryError(f'The branch "{branch}" has changed elsewhere and no longer matches this copy.')
+
+    @staticmethod
+    def _ref_exists(repo: git.Repo, ref: str) -> bool:
+        try:
+            repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+        except git.GitCommandError:
+            return False
+        return True
+
+    @staticmethod
+    def _is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
+        try:
+            repo.git.merge_base("--is-ancestor", ancestor, descendant)
+        except git.GitCommandError:
+            return False
+        return True
+
+    # --- commit and push ----------------------------------------------------------------------------------
+
+    def commit(self, message: str, exclude: set[str]) -> tuple[str, list[str]]:
+        """Stage every change (honouring .gitignore and ``exclude``) and commit it; (sha, files changed)."""
+        repo = self.repo
+        prefixes = normalise_excluded(exclude)
+        # Add everything, then unstage the excluded dirs: an ":(exclude)dist" pathspec makes git add fail
+        # outright when dist/ also appears in .gitignore. Unstaging also covers paths an editor staged itself.
+        repo.git.add("-A")
+        staged = self._staged(repo)
+        if any(is_excluded(path, prefixes) for path in staged):
+            if repo.head.is_valid():
+                repo.git.reset("-q", "--", *_literal(prefixes))
+            else:
+                repo.git.rm("--cached", "-r", "-q", "--ignore-unmatch", "--", *_literal(prefixes))
+            staged = self._staged(repo)
+        if not staged:
+            raise NothingToChangeError("The edit did not change any file, so there was nothing to save.")
+        # Through a file: an instruction can exceed the argument size limit, and --cleanup=whitespace keeps
+        # lines starting with "#" (markdown headings) that the default cleanup would drop.
+        message_file = Path(repo.git_dir) / "WEBORDINARY_COMMIT_MSG"
+        message_file.write_text(message, encoding="utf-8")
+        try:
+            repo.git.commit("--no-verify", "--cleanup=whitespace", "-F", str(message_file))
+        finally:
+            message_file.unlink(missing_ok=True)
+        return repo.head.commit.hexsha, staged
+
+    @staticmethod
+    def _staged(repo: git.Repo) -> list[str]:
+        return [path for path in repo.git.diff("--cached", "--name-only", "-z").split("\0") if path]
+
+    def push(self, branch: str) -> None:
+        try:
+            self.repo.git.push(
+                "origin", f"refs/heads/{branch}:refs/heads/{branch}", kill_after_timeout=NETWORK_TIMEOUT_S
+            )
+        except git.GitCommandError as exc:
+            raise PushFailedError(f"Could not push {branch}: {_git_error(exc)}") from exc
+
+    def head(self) -> str:
+        return self.repo.head.commit.hexsha
+
+    def head_commit_for(self, message_id: str) -> tuple[str, list[str]] | None:
+        """HEAD's (sha, files) if HEAD was made for ``message_id`` (its ``Message:`` trailer), else None.
+
+        A retried command finds its own earlier commit here instead of editing a second time.
+        """
+        repo = self.repo
+        if not repo.head.is_valid():
+            return None
+        commit = repo.head.commit
+        message = commit.message if isinstance(commit.message, str) else commit.message.decode("utf-8", "replace")
+        last_paragraph = message.strip().split("\n\n")[-1]
+        if not re.search(rf"^Message: {re.escape(message_id)}$", last_paragraph, re.MULTILINE):
+            return None
+        files = repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", "--root", "HEAD")
+        return commit.hexsha, [p for p in files.split("\0") if p]

@@ -1,0 +1,37 @@
+"""SES receipt rule -> Lambda action (after the S3 action stored the raw MIME): parse, then hand each record
+to :func:`workflows.intake.receive`. Nothing else happens here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from workflows import intake
+from workflows.aws import client
+from workflows.settings import InboundSettings, Tables
+
+logger = Logger(service="webordinary-inbound")
+
+
+def deps() -> intake.IntakeDeps:
+    return intake.IntakeDeps(
+        s3=client("s3"),
+        dynamodb=client("dynamodb"),
+        stepfunctions=client("stepfunctions"),
+        settings=InboundSettings.from_env(),
+        tables=Tables.from_env(),
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    ses_event = intake.SesEvent.model_validate(event)
+    dependencies = deps()
+    outcomes = []
+    for record in ses_event.Records:
+        logger.append_keys(correlation_id=record.ses.mail.messageId)
+        outcome = intake.receive(dependencies, record)
+        logger.info("intake decision", extra={"outcome": outcome.model_dump(mode="json")})
+        outcomes.append(outcome.model_dump(mode="json"))
+    return {"outcomes": outcomes}

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workflows.local.stack import EmbeddedStack, StackInfo
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    """One embedded stack for the whole session (moto's port and patches are process-wide)."""
+    saved = dict(os.environ)
+    state = tmp_path_factory.mktemp("stack")
+    embedded = EmbeddedStack(state_dir=state, warm_pool_size=1, worker_idle_seconds=30)
+    embedded.start()
+    try:
+        yield embedded
+    finally:
+        embedded.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture
+def info(stack: EmbeddedStack) -> StackInfo:
+    assert stack.info is not None
+    stack.info.apply()
+    return stack.info
+
+
+@pytest.fixture
+def repos(tmp_path: Path) -> Path:
+    path = tmp_path / "repos"
+    path.mkdir()
+    return path

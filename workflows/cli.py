@@ -1,0 +1,292 @@
+"""The ``webordinary`` command. Every command finds its stack through ``--state-dir``, else
+``WEBORDINARY_STATE_DIR``, else ``.webordinary/``; every read command takes ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir or os.environ.get("WEBORDINARY_STATE_DIR") or ".webordinary")
+
+
+def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
+    print(json.dumps(payload, indent=2, default=str) if getattr(args, "json", False) else text)
+
+
+def _stack(args: argparse.Namespace) -> Any:
+    from workflows.local.stack import StackInfo
+
+    info = StackInfo.load(_state_dir(args))
+    info.apply()
+    return info
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from workflows.local.demo import demo
+
+    result, stack = demo(_state_dir(args), keep=args.keep, port=args.port)
+    report = dict(result.report, ok=result.ok, problems=result.problems)
+    reply = report.get("reply") or {}
+    lines = [
+        f"thread     {report.get('threadId')}",
+        f"execution  {report.get('execution')}  {report.get('status')}",
+        f"branch     {report.get('branch')}",
+        f"commit     {report.get('commit')}",
+        f"preview    {report.get('previewUrl')}  (HTTP {report.get('previewStatus')})",
+        f"summary    {report.get('summary')}",
+        "",
+        "reply",
+        f"  To:          {', '.join(reply.get('to', []))}",
+        f"  Subject:     {reply.get('subject')}",
+        f"  Message-ID:  {reply.get('messageId')}",
+        f"  In-Reply-To: {reply.get('inReplyTo')}",
+        f"  Reply-To:    {reply.get('replyTo')}",
+        "",
+        *("  " + line for line in str(reply.get("text", "")).splitlines()),
+        "",
+        "OK: the edit is committed, pushed, built and previewed, and the reply was sent."
+        if result.ok
+        else "FAILED:\n  " + "\n  ".join(result.problems),
+    ]
+    _print(args, report, "\n".join(lines))
+    if args.keep and result.ok:
+        print(f"\nThe stack keeps running (state in {stack.state_dir}); Ctrl-C stops it.", file=sys.stderr)
+        _wait_for_signal()
+        stack.stop()
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from workflows.local.stack import EmbeddedStack
+
+    stack = EmbeddedStack(state_dir=_state_dir(args), port=args.port, warm_pool_size=args.warm_pool)
+    info = stack.start()
+    print(
+        json.dumps(info.model_dump(), indent=2)
+        if args.json
+        else f"embedded stack running at {info.endpoint} (state in {info.stateDir}); Ctrl-C stops it",
+        flush=True,
+    )
+    try:
+        _wait_for_signal()
+    finally:
+        stack.stop()
+    return EXIT_OK
+
+
+def cmd_project_add(args: argparse.Namespace) -> int:
+    from workflows import names, projects
+    from workflows.aws import client
+
+    info = _stack(args)
+    repo = args.repo if "://" in args.repo or args.repo.startswith("git@") else str(Path(args.repo).resolve())
+    try:
+        project = projects.make_project(
+            args.name,
+            repo,
+            args.allow.split(","),
+            editor=args.editor,
+            build_command=args.build,
+            output_dir=args.output,
+            default_branch=args.branch,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    projects.save_project(client("dynamodb"), names.PROJECTS_TABLE.local_name, project)
+    address = f"{project.projectId}@{info.inboundDomain}"
+    payload = {"project": project.projectId, "address": address, "config": project.model_dump()}
+    _print(args, payload, f"project {project.projectId}: write to {address}")
+    return EXIT_OK
+
+
+def cmd_local_email(args: argparse.Namespace) -> int:
+    from workflows.aws import client
+    from workflows.local import operations
+
+    info = _stack(args)
+    raw = Path(args.file).read_bytes()
+    outcome = operations.deliver_email(info, raw, ses_id=args.ses_id)
+    payload: dict[str, Any] = {
+        "accepted": outcome.accepted,
+        "messageId": outcome.messageId,
+        "threadId": outcome.threadId,
+        "executionArn": outcome.executionArn,
+        "duplicate": outcome.duplicate,
+        "rejected": outcome.rejected,
+    }
+    if args.wait and outcome.executionArn:
+        described = operations.wait_for_execution(client("stepfunctions"), outcome.executionArn, args.timeout)
+        payload["status"] = described["status"]
+        payload["output"] = json.loads(described["output"]) if described.get("output") else None
+    text = (
+        f"accepted: thread {outcome.threadId}, execution {outcome.executionName}"
+        + (" (duplicate)" if outcome.duplicate else "")
+        + (f" -> {payload['status']}" if "status" in payload else "")
+        if outcome.accepted
+        else f"rejected: {outcome.rejected}"
+    )
+    _print(args, payload, text)
+    return EXIT_OK if outcome.accepted and payload.get("status", "SUCCEEDED") == "SUCCEEDED" else EXIT_FAILED
+
+
+def cmd_threads(args: argparse.Namespace) -> int:
+    from workflows.aws import client
+    from workflows.local import operations
+
+    _stack(args)
+    threads = operations.list_threads(client("dynamodb"))
+    text = "\n".join(
+        f"{t['threadId']}  {t.get('projectId', ''):<16} {t.get('branch', ''):<16} {t.get('subject', '')}"
+        for t in threads
+    )
+    _print(args, threads, text or "no threads yet")
+    return EXIT_OK
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from workflows.aws import client
+    from workflows.local import operations
+
+    _stack(args)
+    events = operations.thread_events(client("dynamodb"), args.thread)
+    payload = [e.model_dump() for e in events]
+    text = "\n".join(
+        f"{e.seq:>4}  {e.at:<32} {e.type:<18} {e.execution}  {json.dumps(e.data)[:100]}" for e in events
+    )
+    _print(args, payload, text or f"no events for thread {args.thread}")
+    return EXIT_OK if events else EXIT_FAILED
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from workflows.aws import client
+    from workflows.local import operations
+    from workflows.local.stack import REGION, ACCOUNT
+    from workflows import names
+
+    _stack(args)
+    arn = args.execution
+    if not arn.startswith("arn:"):
+        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{names.MESSAGE_WORKFLOW.local_name}:{arn}"
+    traced = operations.trace(client("stepfunctions"), arn)
+    lines = [f"{traced['name']}  {traced['status']}  ({traced['historyEvents']} history events)"]
+    for step in traced["steps"]:
+        mark = "ok" if step["outcome"] == "ok" else step["outcome"]
+        lines.append(f"  {step['enteredMs']:>6} ms  {step['state']:<34} {mark}")
+        if step.get("cause"):
+            lines.append(f"             {step['cause']}")
+    _print(args, traced, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from workflows.local import operations
+
+    info = _stack(args)
+    sent = operations.outbox(info)
+    text = "\n\n".join(
+        f"To: {', '.join(m['to'])}\nSubject: {m['subject']}\nIn-Reply-To: {m['inReplyTo']}\n\n{m['text']}"
+        for m in sent
+    )
+    _print(args, sent, text or "no replies sent yet")
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from workflows.local.bench import run_bench
+
+    report = run_bench(_state_dir(args), sequential=args.sequential, concurrent=args.concurrent)
+    _print(args, report, report["text"])
+    return EXIT_OK if report["ok"] else EXIT_FAILED
+
+
+# --- parser -----------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="webordinary", description="Edit your website by email.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", help="where the embedded stack keeps its state (default .webordinary/)")
+    common.add_argument("--json", action="store_true", help="print JSON")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", parents=[common], help="run the main job end to end on the embedded stack")
+    p.add_argument("--keep", action="store_true", help="keep the stack running afterwards")
+    p.add_argument("--port", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+
+    local = sub.add_parser("local", help="the embedded stack").add_subparsers(dest="local_command", required=True)
+    p = local.add_parser("up", parents=[common], help="run the embedded stack in the foreground")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--warm-pool", type=int, default=1)
+    p.set_defaults(func=cmd_local_up)
+    p = local.add_parser("email", parents=[common], help="deliver a raw message exactly as SES would")
+    p.add_argument("file")
+    p.add_argument("--wait", action="store_true", help="wait for the execution to end")
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--ses-id", help="the SES message id (default: derived from the file's bytes)")
+    p.set_defaults(func=cmd_local_email)
+
+    project = sub.add_parser("project", help="projects").add_subparsers(dest="project_command", required=True)
+    p = project.add_parser("add", parents=[common], help="register a site")
+    p.add_argument("name")
+    p.add_argument("--repo", required=True, help="path or URL of the site's git repository")
+    p.add_argument("--allow", required=True, help="allowed sender addresses, comma-separated")
+    p.add_argument("--editor", default="replace", help="replace | command:CMD")
+    p.add_argument("--build", default="", help="build command, run in the checkout")
+    p.add_argument("--output", default="dist", help="build output directory")
+    p.add_argument("--branch", default="main", help="the production branch")
+    p.set_defaults(func=cmd_project_add)
+
+    for name, func, helptext in (
+        ("threads", cmd_threads, "list threads"),
+        ("outbox", cmd_outbox, "replies sent"),
+    ):
+        sub.add_parser(name, parents=[common], help=helptext).set_defaults(func=func)
+    p = sub.add_parser("events", parents=[common], help="a thread's event log")
+    p.add_argument("thread")
+    p.set_defaults(func=cmd_events)
+    p = sub.add_parser("trace", parents=[common], help="the path an execution took")
+    p.add_argument("execution", help="execution ARN or name")
+    p.set_defaults(func=cmd_trace)
+    p = sub.add_parser("bench", parents=[common], help="latency and memory figures on the embedded stack")
+    p.add_argument("--sequential", type=int, default=10)
+    p.add_argument("--concurrent", type=int, default=10)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from workflows.local.stack import StackNotRunningError
+
+    try:
+        code: int = args.func(args)
+    except StackNotRunningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Events and the thread projection (pure).
+
+Every fact of consequence is an immutable event in a stream (one per thread). The workflow appends most of
+them directly from the ASL (DynamoDB putItem with ``attribute_not_exists``), the inbound handler appends
+rejections; both follow the protocol in :mod:`workflows.eventlog`. A thread's state is ``fold(events)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventType(StrEnum):
+    MESSAGE_RECEIVED = "MessageReceived"
+    MESSAGE_REJECTED = "MessageRejected"
+    THREAD_RESOLVED = "ThreadResolved"
+    WORKER_CLAIMED = "WorkerClaimed"
+    WORKER_SPAWNED = "WorkerSpawned"
+    COMMAND_DISPATCHED = "CommandDispatched"
+    COMMAND_SUCCEEDED = "CommandSucceeded"
+    COMMAND_FAILED = "CommandFailed"
+    REPLY_SENT = "ReplySent"
+
+
+class StoredEvent(BaseModel):
+    """One event as stored: ``data`` is the JSON the writer recorded (the ASL writes it as a JSON string)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stream: str
+    eventId: str
+    seq: int
+    type: str
+    at: str
+    execution: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> StoredEvent:
+        """From a low-level DynamoDB item (``{"S": ...}``-typed attributes)."""
+        raw = item.get("data", {}).get("S", "{}")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            data = {"unparsed": raw}
+        return cls(
+            stream=item["stream"]["S"],
+            eventId=item["eventId"]["S"],
+            seq=int(item["seq"]["N"]),
+            type=item["type"]["S"],
+            at=item.get("at", {}).get("S", ""),
+            execution=item.get("execution", {}).get("S", ""),
+            data=data if isinstance(data, dict) else {"value": data},
+        )
+
+
+class MessageState(BaseModel):
+    messageId: str
+    execution: str = ""
+    status: str = "received"
+    workerId: str = ""
+    commit: str = ""
+    previewUrl: str = ""
+    error: str = ""
+    replied: bool = False
+
+
+class ThreadState(BaseModel):
+    """The fold of a thread's events."""
+
+    threadId: str
+    projectId: str = ""
+    userId: str = ""
+    branch: str = ""
+    lastSeq: int = 0
+    messages: dict[str, MessageState] = Field(default_factory=dict)
+    lastCommit: str = ""
+    previewUrl: str = ""
+
+    @property
+    def status(self) -> str:
+        if not self.messages:
+            return "empty"
+        return list(self.messages.values())[-1].status
+
+
+def _message(state: ThreadState, event: StoredEvent) -> MessageState:
+    message_id = str(event.data.get("messageId") or event.eventId.split("#", 1)[0])
+    if message_id not in state.messages:
+        state.messages[message_id] = MessageState(messageId=message_id, execution=event.execution)
+    return state.messages[message_id]
+
+
+def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
+    """Apply one event. Unknown types are kept out of the projection rather than failing old streams."""
+    state = state.model_copy(deep=True)
+    state.lastSeq = max(state.lastSeq, event.seq)
+    data = event.data
+    match event.type:
+        case EventType.MESSAGE_RECEIVED:
+            _message(state, event)
+        case EventType.THREAD_RESOLVED:
+            state.projectId = str(data.get("projectId", state.projectId))
+            state.userId = str(data.get("userId", state.userId))
+            state.branch = str(data.get("branch", state.branch))
+        case EventType.WORKER_CLAIMED | EventType.WORKER_SPAWNED:
+            _message(state, event).workerId = str(data.get("workerId", ""))
+        case EventType.COMMAND_DISPATCHED:
+            _message(state, event).status = "dispatched"
+        case EventType.COMMAND_SUCCEEDED:
+            message = _message(state, event)
+            message.status = "succeeded"
+            message.commit = str(data.get("commit", ""))
+            message.previewUrl = str(data.get("previewUrl", ""))
+            state.lastCommit = message.commit or state.lastCommit
+            state.previewUrl = message.previewUrl or state.previewUrl
+        case EventType.COMMAND_FAILED:
+            message = _message(state, event)
+            message.status = "failed"
+            message.error = str(data.get("Error", data.get("error", "")))
+        case EventType.REPLY_SENT:
+            _message(state, event).replied = True
+    return state
+
+
+def fold(thread_id: str, events: Iterable[StoredEvent]) -> ThreadState:
+    state = ThreadState(threadId=thread_id)
+    for event in sorted(events, key=lambda e: e.seq):
+        state = evolve(state, event)
+    return state

@@ -1,0 +1,142 @@
+"""Work-arounds for moto bugs, and only those. Product code never knows they exist.
+
+Each fix says what it repairs; ``tests/integration/test_emulator_fixes.py`` runs an *unpatched* moto in a
+subprocess and fails the day moto's behaviour changes, so a fix that is no longer needed gets noticed and
+deleted. See ../shared/research/moto-matrix.md for the evidence behind each.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+_applied = False
+
+
+def fix_service_parameter_normalisation() -> None:
+    """P1. moto 5.2.5 stubs ``StateTaskService._normalise_parameters``/``_normalise_response`` with ``pass``,
+    so the PascalCase parameters that Step Functions integrations use (``Cluster``, ``TaskDefinition``…)
+    reach botocore unconverted and every ``ecs:runTask`` fails with ``States.Runtime`` cause ``'Cluster'``.
+    This restores the conversion to and from botocore's shapes (what AWS and LocalStack do)."""
+    import botocore.session
+    from botocore import xform_name
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    session = botocore.session.get_session()
+    operations: dict[tuple[str, str], Any] = {}
+
+    def operation(service: str, action: str) -> Any:
+        if (service, action) not in operations:
+            model = session.get_service_model(service)
+            by_python_name = {xform_name(n): n for n in model.operation_names}
+            operations[(service, action)] = (
+                model.operation_model(by_python_name[action]) if action in by_python_name else None
+            )
+        return operations[(service, action)]
+
+    # moto calls these with keyword arguments: keep the parameter names.
+    def normalise_parameters(
+        self: Any, parameters: Any, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        op = operation(
+            self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+        )
+        if op is not None and op.input_shape is not None:
+            self._to_boto_request(parameters, op.input_shape)
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        op = operation(
+            self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+        )
+        if op is not None and op.output_shape is not None:
+            self._from_boto_response(response, op.output_shape)
+
+    StateTaskService._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
+    StateTaskService._normalise_response = normalise_response  # type: ignore[method-assign]
+
+
+def fix_send_task_failure_cause() -> None:
+    """P2. moto's SendTaskFailure handler never reads ``cause``, so the Catch sees ``Cause: null`` and the
+    user would be told nothing about why their change failed."""
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+
+
+def freeze_ecs_task_status(endpoint: str) -> None:
+    """moto advances an ECS task one lifecycle step on *every* DescribeTasks call (RUNNING -> DEACTIVATING ->
+    ... -> STOPPED), so tasks would "stop" while their process still runs. Freeze the progression; the local
+    ECS runner calls StopTask itself when the process exits, which is what ECS reports on AWS."""
+    requests.post(
+        f"{endpoint}/moto-api/state-manager/set-transition",
+        json={"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}},
+        timeout=10,
+    ).raise_for_status()
+
+
+def keep_simple_email_headers(message_id_domain: str) -> None:
+    """moto's SESv2 SendEmail with ``Simple`` content stores only source, subject and body: Reply-To, the
+    custom ``Headers`` (In-Reply-To, References…) and the Message-ID that SES assigns are all dropped, so the
+    local outbox could not show how a reply threads. Store the message as AWS delivers it instead: rendered
+    to MIME with those headers, as a raw message (moto keeps raw messages whole)."""
+    from email.message import EmailMessage
+    from email.utils import formatdate
+
+    from moto.sesv2.responses import SESV2Response
+
+    original = SESV2Response.send_email
+
+    def send_email(self: Any) -> str:
+        params = json.loads(self.body)
+        simple = params.get("Content", {}).get("Simple")
+        if simple is None:
+            return str(original(self))
+        msg = EmailMessage()
+        msg["From"] = params.get("FromEmailAddress", "")
+        destination = params.get("Destination", {})
+        for header, key in (("To", "ToAddresses"), ("Cc", "CcAddresses")):
+            if destination.get(key):
+                msg[header] = ", ".join(destination[key])
+        if params.get("ReplyToAddresses"):
+            msg["Reply-To"] = ", ".join(params["ReplyToAddresses"])
+        msg["Subject"] = simple.get("Subject", {}).get("Data", "")
+        msg["Date"] = formatdate(usegmt=True)
+        msg["Message-ID"] = "<PENDING>"
+        for header in simple.get("Headers", []):
+            msg[header["Name"]] = header["Value"]
+        body = simple.get("Body", {})
+        msg.set_content(body.get("Text", {}).get("Data", ""), charset="utf-8")
+        if "Html" in body:
+            msg.add_alternative(body["Html"]["Data"], subtype="html", charset="utf-8")
+        recipients = [a for key in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destination.get(key, [])]
+        sent = self.sesv2_backend.send_raw_email(
+            source=params.get("FromEmailAddress"), destinations=recipients, raw_data=msg.as_string()
+        )
+        sent.raw_data = sent.raw_data.replace("<PENDING>", f"<{sent.id}@{message_id_domain}>", 1)
+        return json.dumps({"MessageId": sent.id})
+
+    SESV2Response.send_email = send_email  # type: ignore[method-assign]
+
+
+def apply_in_process_fixes(ses_message_id_domain: str) -> None:
+    """These patch moto's classes; they only work when moto runs in this process (ThreadedMotoServer)."""
+    global _applied
+    if _applied:
+        return
+    fix_service_parameter_normalisation()
+    fix_send_task_failure_cause()
+    keep_simple_email_headers(ses_message_id_domain)
+    _applied = True

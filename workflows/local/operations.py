@@ -1,0 +1,194 @@
+"""What the CLI, the demo, the benchmark and the tests do against a running embedded stack."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+from typing import Any
+
+import requests
+
+from workflows import names
+from workflows.eventlog import EventLog
+from workflows.events import StoredEvent
+from workflows.local.stack import ACCOUNT, StackInfo
+from workflows.models import IntakeOutcome
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclass(frozen=True)
+class LocalLambdaContext:
+    """Enough of the Lambda context object for Powertools' logger."""
+
+    function_name: str = "webordinary-inbound"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:webordinary-inbound"
+    aws_request_id: str = "local"
+    log_group_name: str = "/aws/lambda/webordinary-inbound"
+    log_stream_name: str = "local"
+
+
+def ses_message_id_for(raw: bytes) -> str:
+    """SES ids are opaque; locally the id is derived from the bytes, so delivering the same file twice is
+    the same SES message delivered twice."""
+    return "local" + hashlib.sha256(raw).hexdigest()[:35]
+
+
+def ses_event(raw: bytes, ses_id: str, domain: str, verdict: str = "PASS") -> dict[str, Any]:
+    """The event SES gives the Lambda action of a receipt rule (after its S3 action), for this mail."""
+    msg = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
+    recipients = [
+        a.lower() for _, a in getaddresses(msg.get_all("To", []) + msg.get_all("Cc", [])) if a.lower().endswith(domain)
+    ]
+    source = parseaddr(str(msg.get("Return-Path") or msg.get("From") or ""))[1]
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    status = {"status": verdict}
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:ses",
+                "eventVersion": "1.0",
+                "ses": {
+                    "mail": {
+                        "timestamp": now,
+                        "source": source,
+                        "messageId": ses_id,
+                        "destination": recipients,
+                        "headersTruncated": False,
+                        "headers": [{"name": k, "value": str(v)} for k, v in msg.items()],
+                        "commonHeaders": {
+                            "from": [str(msg.get("From", ""))],
+                            "to": [str(v) for v in msg.get_all("To", [])],
+                            "messageId": str(msg.get("Message-ID", "")),
+                            "subject": str(msg.get("Subject", "")),
+                        },
+                    },
+                    "receipt": {
+                        "timestamp": now,
+                        "processingTimeMillis": 12,
+                        "recipients": recipients,
+                        "spamVerdict": status,
+                        "virusVerdict": status,
+                        "spfVerdict": status,
+                        "dkimVerdict": status,
+                        "dmarcVerdict": status,
+                        "dmarcPolicy": "none",
+                        "action": {
+                            "type": "Lambda",
+                            "invocationType": "Event",
+                            "functionArn": LocalLambdaContext.invoked_function_arn,
+                        },
+                    },
+                },
+            }
+        ]
+    }
+
+
+def deliver_email(info: StackInfo, raw: bytes, ses_id: str | None = None) -> IntakeOutcome:
+    """Do what SES does: the receipt rule's S3 action stores the raw MIME, then its Lambda action runs the
+    inbound handler (here, in this process, against the stack)."""
+    from lambdas.inbound.handler import handler
+    from workflows.aws import client
+
+    info.apply()
+    ses_id = ses_id or ses_message_id_for(raw)
+    client("s3").put_object(
+        Bucket=names.MAIL_BUCKET.local_name,
+        Key=f"{names.RAW_MAIL_PREFIX}{ses_id}",
+        Body=raw,
+        ContentType="message/rfc822",
+    )
+    result = handler(ses_event(raw, ses_id, info.inboundDomain), LocalLambdaContext(aws_request_id=ses_id))
+    return IntakeOutcome.model_validate(result["outcomes"][0])
+
+
+def wait_for_execution(sfn: Any, arn: str, timeout: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if described["status"] in TERMINAL or time.monotonic() > deadline:
+            return described
+        time.sleep(0.05)
+
+
+def thread_events(dynamodb: Any, thread_id: str) -> list[StoredEvent]:
+    return EventLog(dynamodb, names.EVENTS_TABLE.local_name).read(thread_id)
+
+
+def list_threads(dynamodb: Any) -> list[dict[str, str]]:
+    items: list[dict[str, str]] = []
+    kwargs: dict[str, Any] = {"TableName": names.THREADS_TABLE.local_name}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        items.extend({k: next(iter(v.values())) for k, v in item.items()} for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(items, key=lambda t: t.get("createdAt", ""))
+
+
+def outbox(info: StackInfo) -> list[dict[str, Any]]:
+    """Every reply the system sent, parsed back from the raw MIME SES received."""
+    data = requests.get(f"{info.endpoint}/moto-api/data.json", timeout=10).json()
+    return [parse_sent(sent) for sent in data.get("ses", {}).get("RawMessage", [])]
+
+
+def parse_sent(sent: dict[str, Any]) -> dict[str, Any]:
+    raw = sent.get("raw_data", "")
+    msg = BytesParser(policy=policy.default).parsebytes(raw.encode() if isinstance(raw, str) else raw)
+    body = msg.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    reply_to = str(msg.get("Reply-To", ""))
+    return {
+        "sesMessageId": sent.get("id", ""),
+        "to": [a for _, a in getaddresses([str(v) for v in msg.get_all("To", [])])],
+        "from": str(msg.get("From", "")),
+        "subject": str(msg.get("Subject", "")),
+        "text": text,
+        "messageId": str(msg.get("Message-ID", "")),
+        "inReplyTo": str(msg.get("In-Reply-To", "")),
+        "references": str(msg.get("References", "")),
+        "replyTo": parseaddr(reply_to)[1],
+        "threadId": str(msg.get("X-WebOrdinary-Thread", "")),
+    }
+
+
+def trace(sfn: Any, execution_arn: str) -> dict[str, Any]:
+    """The execution's path through the state machine, from its history: the branch it took at a glance."""
+    described = sfn.describe_execution(executionArn=execution_arn)
+    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    steps: list[dict[str, Any]] = []
+    started = history[0]["timestamp"] if history else None
+    for event in history:
+        kind = event["type"]
+        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+        elapsed = int((event["timestamp"] - started).total_seconds() * 1000) if started else 0
+        if kind.endswith("StateEntered"):
+            steps.append({"state": details.get("name", ""), "enteredMs": elapsed, "outcome": "entered"})
+        elif kind.endswith("StateExited") and steps:
+            # a failure the state's Catch handled stays visible as "caught"
+            steps[-1]["outcome"] = "ok" if steps[-1]["outcome"] == "entered" else f"caught {steps[-1]['outcome']}"
+            steps[-1]["ms"] = elapsed - steps[-1]["enteredMs"]
+        elif kind in {"TaskFailed", "TaskTimedOut", "ExecutionFailed"} and steps:
+            steps[-1]["outcome"] = f"{details.get('error', kind)}"
+            if details.get("cause"):
+                steps[-1]["cause"] = str(details["cause"])[:300]
+    return {
+        "executionArn": execution_arn,
+        "name": described["name"],
+        "status": described["status"],
+        "historyEvents": len(history),
+        "steps": steps,
+        "output": json.loads(described["output"]) if described.get("output") else None,
+        "error": described.get("error"),
+        "cause": described.get("cause"),
+    }

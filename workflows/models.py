@@ -1,0 +1,156 @@
+"""The message contract between the handler, the workflow and the worker. One model per boundary; field
+names are camelCase because the same JSON travels through the ASL (``$.threadId``), where they are spelled
+out by hand. A test checks that every ``$.field`` path in the ASL exists in these models.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from workflows.threads import THREAD_ID_RE
+
+PROJECT_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+USER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+def _check(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def validate(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"invalid {what}: {value!r}")
+        return value
+
+    return AfterValidator(validate)
+
+
+ProjectId = Annotated[str, _check(PROJECT_ID_RE, "project id")]
+UserId = Annotated[str, _check(USER_ID_RE, "user id")]
+ThreadId = Annotated[str, _check(THREAD_ID_RE, "thread id")]
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class Project(Contract):
+    """A website: where its repository lives, how to edit and build it, who may send instructions."""
+
+    projectId: ProjectId
+    repoUrl: str
+    defaultBranch: str = "main"
+    editor: str = "replace"
+    buildCommand: str = ""
+    outputDir: str = "dist"
+    # lower-cased sender address -> user id
+    senders: dict[str, UserId] = Field(default_factory=dict)
+
+    def user_for(self, address: str) -> str | None:
+        return self.senders.get(address.strip().lower())
+
+
+class NormalisedMessage(Contract):
+    """What the worker needs from an inbound mail, stored in S3 (the execution input only points at it)."""
+
+    messageId: str  # SES message id
+    rfcMessageId: str = ""
+    projectId: ProjectId
+    threadId: ThreadId
+    userId: UserId
+    sender: str
+    senderName: str = ""
+    subject: str = ""
+    instruction: str
+    receivedAt: str
+    rawKey: str
+
+
+class ReplyEnvelope(Contract):
+    """Who the reply goes to and how it threads, sanitised by the handler (one line each, no control
+    characters); the ASL passes these to SES SendEmail and composes only the body."""
+
+    fromAddress: str
+    to: str
+    replyTo: str
+    subject: str
+    inReplyTo: str
+    references: str
+
+
+class ExecutionInput(Contract):
+    """Input of the ``message`` workflow (kept well under Step Functions' 256 KiB; the mail itself is in S3)."""
+
+    messageId: str
+    threadId: ThreadId
+    projectId: ProjectId
+    userId: UserId
+    sender: str
+    subject: str
+    newThread: bool
+    branch: str
+    messageKey: str
+    reply: ReplyEnvelope
+
+
+class Command(Contract):
+    """What the workflow puts on the pair's work queue (with the task token beside it)."""
+
+    messageId: str
+    threadId: ThreadId
+    projectId: ProjectId
+    userId: UserId
+    branch: str
+    messageKey: str
+    executionName: str
+
+
+class WorkItem(Contract):
+    taskToken: str
+    command: Command
+
+
+class ClaimRequest(Contract):
+    taskToken: str
+    projectId: ProjectId
+    userId: UserId
+    executionName: str = ""
+
+
+class WorkerReady(Contract):
+    """A worker's answer to a claim or spawn: where to send the pair's commands."""
+
+    workerId: str
+    queueUrl: str
+    claimed: bool
+
+
+class CommandTimings(Contract):
+    prepareMs: int = 0
+    editMs: int = 0
+    buildMs: int = 0
+    publishMs: int = 0
+    totalMs: int = 0
+
+
+class CommandResult(Contract):
+    """SendTaskSuccess output. Small on purpose: the reply is composed from it in the ASL."""
+
+    commit: str
+    branch: str
+    filesChanged: list[str]
+    previewUrl: str
+    summary: str
+    timings: CommandTimings = CommandTimings()
+
+
+class IntakeOutcome(Contract):
+    accepted: bool
+    messageId: str
+    threadId: str | None = None
+    projectId: str | None = None
+    executionArn: str | None = None
+    executionName: str | None = None
+    duplicate: bool = False
+    rejected: str | None = None
+    status: Literal["STARTED", "DUPLICATE", "REJECTED"] = "STARTED"

@@ -1,0 +1,264 @@
+"""Every AWS resource WebOrdinary uses, named once.
+
+The embedded stack provisions exactly these (with ``local_name`` as the physical name); CDK creates them from
+the same specs (letting CloudFormation pick physical names) and hands the physical names to the code through
+the environment variable in ``env`` and to the ASL through the ``${placeholder}``. Nothing else in the code
+base spells a table, queue or bucket name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+PREFIX = "webordinary"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASL_DIR = REPO_ROOT / "asl"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    type: Literal["S", "N"] = "S"
+
+
+@dataclass(frozen=True)
+class LocalIndex:
+    name: str
+    sort_key: Attribute
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    construct_id: str
+    local_name: str
+    env: str
+    placeholder: str
+    partition_key: Attribute
+    sort_key: Attribute | None = None
+    local_indexes: tuple[LocalIndex, ...] = ()
+    ttl_attribute: str | None = None
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    construct_id: str
+    local_name: str
+    env: str
+    placeholder: str
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    construct_id: str
+    local_name: str
+    env: str
+    placeholder: str
+    purpose: str = ""
+    fifo: bool = False
+
+
+# --- DynamoDB ---------------------------------------------------------------------------------------------
+
+EVENTS_TABLE = TableSpec(
+    construct_id="EventsTable",
+    local_name=f"{PREFIX}-events",
+    env="WEBORDINARY_EVENTS_TABLE",
+    placeholder="EventsTableName",
+    partition_key=Attribute("stream"),
+    sort_key=Attribute("eventId"),
+    # Events are keyed by a deterministic id (so a retried append hits its own condition) and ordered by a
+    # per-stream sequence number allocated from the stream's head item.
+    local_indexes=(LocalIndex("bySeq", Attribute("seq", "N")),),
+    purpose="append-only event log; one stream per thread, plus intake streams for rejected mail",
+)
+# The item in each stream partition that holds the last allocated sequence number. It has no ``seq``
+# attribute, so it never appears in the ``bySeq`` index.
+STREAM_HEAD_ID = "#head"
+
+THREADS_TABLE = TableSpec(
+    construct_id="ThreadsTable",
+    local_name=f"{PREFIX}-threads",
+    env="WEBORDINARY_THREADS_TABLE",
+    placeholder="ThreadsTableName",
+    partition_key=Attribute("threadId"),
+    purpose="thread -> project, user and branch mapping (written only with if_not_exists)",
+)
+
+MESSAGES_TABLE = TableSpec(
+    construct_id="MessagesTable",
+    local_name=f"{PREFIX}-messages",
+    env="WEBORDINARY_MESSAGES_TABLE",
+    placeholder="MessagesTableName",
+    partition_key=Attribute("key"),
+    purpose="intake decisions by SES message id, and RFC Message-IDs (sent and received) -> thread",
+)
+
+PROJECTS_TABLE = TableSpec(
+    construct_id="ProjectsTable",
+    local_name=f"{PREFIX}-projects",
+    env="WEBORDINARY_PROJECTS_TABLE",
+    placeholder="ProjectsTableName",
+    partition_key=Attribute("projectId"),
+    purpose="project configuration: repository, editor, build, allowed senders",
+)
+
+OWNERSHIP_TABLE = TableSpec(
+    construct_id="OwnershipTable",
+    local_name=f"{PREFIX}-ownership",
+    env="WEBORDINARY_OWNERSHIP_TABLE",
+    placeholder="OwnershipTableName",
+    partition_key=Attribute("ownerKey"),
+    ttl_attribute="expiresAt",
+    purpose="which worker owns a project+user pair (conditional writes, lease renewed by heartbeats)",
+)
+
+TABLES: tuple[TableSpec, ...] = (EVENTS_TABLE, THREADS_TABLE, MESSAGES_TABLE, PROJECTS_TABLE, OWNERSHIP_TABLE)
+
+# --- S3 ---------------------------------------------------------------------------------------------------
+
+MAIL_BUCKET = BucketSpec(
+    construct_id="MailBucket",
+    local_name=f"{PREFIX}-mail",
+    env="WEBORDINARY_MAIL_BUCKET",
+    placeholder="MailBucketName",
+    purpose="raw inbound MIME (inbound/), normalised messages (messages/)",
+)
+PREVIEW_BUCKET = BucketSpec(
+    construct_id="PreviewBucket",
+    local_name=f"{PREFIX}-previews",
+    env="WEBORDINARY_PREVIEW_BUCKET",
+    placeholder="PreviewBucketName",
+    purpose="built sites per thread under previews/{project}/{thread}/",
+)
+BUCKETS: tuple[BucketSpec, ...] = (MAIL_BUCKET, PREVIEW_BUCKET)
+
+RAW_MAIL_PREFIX = "inbound/"  # the SES receipt rule's S3 action writes here; the object key is prefix + SES id
+MESSAGE_PREFIX = "messages/"
+PREVIEW_PREFIX = "previews/"
+
+# --- SQS --------------------------------------------------------------------------------------------------
+
+CLAIM_QUEUE = QueueSpec(
+    construct_id="ClaimQueue",
+    local_name=f"{PREFIX}-claims",
+    env="WEBORDINARY_CLAIM_QUEUE_URL",
+    placeholder="ClaimQueueUrl",
+    purpose="claim requests (with a task token) answered by warm workers",
+)
+WORK_DLQ = QueueSpec(
+    construct_id="WorkDeadLetterQueue",
+    local_name=f"{PREFIX}-work-dlq",
+    env="WEBORDINARY_WORK_DLQ_URL",
+    placeholder="WorkDeadLetterQueueUrl",
+    purpose="commands that no worker could take (redrive target of every work queue)",
+)
+QUEUES: tuple[QueueSpec, ...] = (CLAIM_QUEUE, WORK_DLQ)
+
+WORK_QUEUE_PREFIX = f"{PREFIX}-work-"
+WORK_QUEUE_MAX_RECEIVE_COUNT = 3
+
+
+def work_queue_name(project_id: str, user_id: str) -> str:
+    """The per project+user work queue; the owning worker creates it (idempotently) when it claims the pair.
+
+    SQS names are at most 80 characters of [A-Za-z0-9_-]; long pairs keep a readable head and a hash.
+    """
+    raw = f"{project_id}--{user_id}"
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", raw)
+    name = WORK_QUEUE_PREFIX + safe
+    if len(name) > 80:
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:12]
+        name = f"{WORK_QUEUE_PREFIX}{safe[: 80 - len(WORK_QUEUE_PREFIX) - 13]}-{digest}"
+    return name
+
+
+def owner_key(project_id: str, user_id: str) -> str:
+    return f"{project_id}#{user_id}"
+
+
+# --- Step Functions, ECS ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    construct_id: str
+    local_name: str
+    asl_file: str
+    env: str
+
+
+MESSAGE_WORKFLOW = StateMachineSpec(
+    construct_id="MessageWorkflow",
+    local_name=f"{PREFIX}-message",
+    asl_file="message.asl.json",
+    env="WEBORDINARY_MESSAGE_WORKFLOW_ARN",
+)
+
+WORKER_CLUSTER = f"{PREFIX}-workers"
+WORKER_TASK_FAMILY = f"{PREFIX}-worker"
+WORKER_CONTAINER = "worker"
+
+
+@dataclass(frozen=True)
+class WorkflowTuning:
+    """Numbers the ASL reads from its ``Configure`` state; CDK and the embedded stack both substitute them."""
+
+    warm_pool_size: int = 1
+    claim_timeout_seconds: int = 5
+    spawn_timeout_seconds: int = 300
+    command_heartbeat_seconds: int = 60
+    command_timeout_seconds: int = 3600
+
+
+def message_workflow_substitutions(
+    *,
+    table_names: dict[str, str],
+    claim_queue_url: str,
+    cluster_arn: str,
+    task_definition_arn: str,
+    subnets: tuple[str, str],
+    security_group: str,
+    tuning: WorkflowTuning,
+    ses_message_id_domain: str,
+) -> dict[str, str]:
+    """Build the ``${...}`` map for the message workflow. ``table_names`` maps TableSpec.placeholder -> name."""
+    subs = dict(table_names)
+    subs.update(
+        {
+            CLAIM_QUEUE.placeholder: claim_queue_url,
+            "WorkerClusterArn": cluster_arn,
+            "WorkerTaskDefinitionArn": task_definition_arn,
+            "WorkerContainerName": WORKER_CONTAINER,
+            "WorkerSubnet1": subnets[0],
+            "WorkerSubnet2": subnets[1],
+            "WorkerSecurityGroup": security_group,
+            # SES gives sent mail the Message-ID <{SES message id}@{this}>: email.amazonses.com in us-east-1,
+            # {region}.amazonses.com elsewhere.
+            "SesMessageIdDomain": ses_message_id_domain,
+            "WarmPoolSize": str(tuning.warm_pool_size),
+            "ClaimTimeoutSeconds": str(tuning.claim_timeout_seconds),
+            "SpawnTimeoutSeconds": str(tuning.spawn_timeout_seconds),
+            "CommandHeartbeatSeconds": str(tuning.command_heartbeat_seconds),
+            "CommandTimeoutSeconds": str(tuning.command_timeout_seconds),
+        }
+    )
+    return subs
+
+
+PLACEHOLDER_RE = re.compile(r"\$\{(\w+)\}")
+
+
+def substitute(template: str, substitutions: dict[str, str]) -> str:
+    """Replace ``${Name}`` exactly as CloudFormation's DefinitionSubstitutions does (not string.Template,
+    which chokes on ASL's ``$$`` and ``"x.$"``). Unknown placeholders are an error, not a silent runtime
+    failure."""
+    missing = sorted({m for m in PLACEHOLDER_RE.findall(template) if m not in substitutions})
+    if missing:
+        raise KeyError(f"no substitution for placeholders: {', '.join(missing)}")
+    return PLACEHOLDER_RE.sub(lambda m: substitutions[m.group(1)], template)
