@@ -90,7 +90,8 @@ class ThreadState(BaseModel):
 
 
 def _message(state: ThreadState, event: StoredEvent) -> MessageState:
-    message_id = str(event.data.get("messageId") or event.eventId.split("#", 1)[0])
+    # Event ids are "{SES message id}#{type}" (see asl/message.asl.json), so the id names the message.
+    message_id = event.eventId.split("#", 1)[0]
     if message_id not in state.messages:
         state.messages[message_id] = MessageState(messageId=message_id, execution=event.execution)
     return state.messages[message_id]

@@ -97,7 +97,7 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     assert "<CAF1234-call-us@mail.example.com>" in reply["references"]
     assert reply["replyTo"] == f"bakery+{thread}@mail.webordinary.test"
     assert reply["subject"] == "Re: Phone wording on the site"
-    assert reply["messageId"] == output["sent"]["messageId"]
+    assert reply["messageId"] == output["sent"]["replyMessageId"]
     assert result["previewUrl"] in reply["text"] and head.hexsha in reply["text"]
 
     # a follow-up to the reply (headers only, plus-address dropped) continues the same thread and branch.
