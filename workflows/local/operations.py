@@ -100,6 +100,7 @@ def deliver_email(info: StackInfo, raw: bytes, ses_id: str | None = None) -> Int
     from workflows.aws import client
 
     info.apply()
+    _capture_handler_logs(info)
     ses_id = ses_id or ses_message_id_for(raw)
     client("s3").put_object(
         Bucket=names.MAIL_BUCKET.local_name,
@@ -109,6 +110,19 @@ def deliver_email(info: StackInfo, raw: bytes, ses_id: str | None = None) -> Int
     )
     result = handler(ses_event(raw, ses_id, info.inboundDomain), LocalLambdaContext(aws_request_id=ses_id))
     return IntakeOutcome.model_validate(result["outcomes"][0])
+
+
+def _capture_handler_logs(info: StackInfo) -> None:
+    """On AWS the handler's structured logs go to CloudWatch; here, to {state dir}/logs/inbound.log, so they
+    never mix with a command's own output."""
+    import logging
+    from pathlib import Path
+
+    path = Path(info.stateDir) / "logs" / "inbound.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for handler in logging.getLogger("webordinary-inbound").handlers:
+        if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "name", None) != str(path):
+            handler.setStream(path.open("a", encoding="utf-8"))
 
 
 def wait_for_execution(sfn: Any, arn: str, timeout: float = 120.0) -> dict[str, Any]:

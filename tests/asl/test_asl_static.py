@@ -1,0 +1,126 @@
+"""Static checks on every asl/*.asl.json, offline: what moto's grammar-only validation would let through."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workflows import errors, names
+from workflows.models import ExecutionInput
+
+ASL_FILES = sorted(names.ASL_DIR.glob("*.asl.json"))
+SERVICE_ERROR_PREFIXES = ("States.", "DynamoDB.", "ECS.", "SesV2.", "SQS.")
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def all_states(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(name, state, the States map it lives in), including nested Parallel/Map states."""
+    stack = [doc["States"]]
+    while stack:
+        states = stack.pop()
+        for name, state in states.items():
+            yield name, state, states
+            stack.extend(branch["States"] for branch in state.get("Branches", []))
+            if "ItemProcessor" in state:
+                stack.append(state["ItemProcessor"]["States"])
+
+
+def targets(state: dict[str, Any]) -> list[str]:
+    out = [state[k] for k in ("Next", "Default") if k in state]
+    out += [c["Next"] for c in state.get("Catch", [])]
+    out += [c["Next"] for c in state.get("Choices", [])]
+    return out
+
+
+def test_there_is_a_message_workflow() -> None:
+    assert names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file in ASL_FILES
+
+
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_tasks_have_timeouts_and_callbacks_have_heartbeats(path: Path) -> None:
+    for name, state, _ in all_states(load(path)):
+        if state["Type"] != "Task":
+            continue
+        assert {"TimeoutSeconds", "TimeoutSecondsPath"} & set(state), f"{name} has no timeout"
+        if state["Resource"].endswith(".waitForTaskToken"):
+            assert {"HeartbeatSeconds", "HeartbeatSecondsPath"} & set(state), f"{name} has no heartbeat"
+
+
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_jsonpath_only_and_no_lambda_tasks(path: Path) -> None:
+    doc = load(path)
+    assert doc.get("QueryLanguage", "JSONPath") == "JSONPath"
+    for name, state, _ in all_states(doc):
+        assert state.get("QueryLanguage", "JSONPath") == "JSONPath", name
+        assert ":lambda:" not in state.get("Resource", ""), f"{name}: use direct service integrations"
+
+
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_every_transition_exists_and_every_state_is_reachable(path: Path) -> None:
+    doc = load(path)
+    seen: set[str] = set()
+    todo = [doc["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        assert name in doc["States"], f"transition to missing state {name!r}"
+        state = doc["States"][name]
+        nxt = targets(state)
+        assert nxt or state["Type"] in {"Succeed", "Fail"} or state.get("End"), f"{name} leads nowhere"
+        todo.extend(nxt)
+    assert seen == set(doc["States"]), f"unreachable: {set(doc['States']) - seen}"
+
+
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_error_names_are_ours_or_the_services(path: Path) -> None:
+    ours = {c.__name__ for c in vars(errors).values() if isinstance(c, type) and issubclass(c, Exception)}
+    for name, state, _ in all_states(load(path)):
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            for error in rule["ErrorEquals"]:
+                assert error in ours or error.startswith(SERVICE_ERROR_PREFIXES), f"{name}: unknown error {error}"
+        if state["Type"] == "Fail":
+            assert state.get("Error") and state.get("Cause"), name
+
+
+def test_placeholders_are_exactly_the_substitution_map() -> None:
+    text = (names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file).read_text()
+    used = set(names.PLACEHOLDER_RE.findall(text))
+    subs = names.message_workflow_substitutions(
+        table_names={t.placeholder: "t" for t in names.TABLES},
+        claim_queue_url="q",
+        cluster_arn="c",
+        task_definition_arn="td",
+        subnets=("s1", "s2"),
+        security_group="sg",
+        tuning=names.WorkflowTuning(),
+        ses_message_id_domain="email.amazonses.com",
+    )
+    assert used <= set(subs), used - set(subs)
+    unused = set(subs) - used
+    assert unused <= {t.placeholder for t in names.TABLES}, unused
+    json.loads(names.substitute(text, subs))  # still valid JSON after substitution
+
+
+def test_paths_into_the_execution_input_exist_in_the_contract() -> None:
+    """Every $.x read before a state writes x must be an ExecutionInput field (the handler's contract)."""
+    doc = load(names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file)
+    written = {
+        s["ResultPath"][2:].split(".")[0]
+        for _, s, _ in all_states(doc)
+        if isinstance(s.get("ResultPath"), str) and s["ResultPath"].startswith("$.")
+    } | {c["ResultPath"][2:].split(".")[0] for _, s, _ in all_states(doc) for c in s.get("Catch", []) if c.get("ResultPath")}
+    fields = set(ExecutionInput.model_fields)
+    # ResultSelector paths point into a task's result, not the state input.
+    text = json.dumps({n: {k: v for k, v in s.items() if k != "ResultSelector"} for n, s, _ in all_states(doc)})
+    read = set(re.findall(r'"\$\.([A-Za-z]+)', text)) | set(re.findall(r"[ (]\$\.([A-Za-z]+)", text))
+    assert read - written <= fields, (read - written) - fields
