@@ -171,18 +171,16 @@ def cmd_events(args: argparse.Namespace) -> int:
     _stack(args)
     events = operations.thread_events(client("dynamodb"), args.thread)
     payload = [e.model_dump() for e in events]
-    text = "\n".join(
-        f"{e.seq:>4}  {e.at:<32} {e.type:<18} {e.execution}  {json.dumps(e.data)[:100]}" for e in events
-    )
+    text = "\n".join(f"{e.seq:>4}  {e.at:<32} {e.type:<18} {e.execution}  {json.dumps(e.data)[:100]}" for e in events)
     _print(args, payload, text or f"no events for thread {args.thread}")
     return EXIT_OK if events else EXIT_FAILED
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from workflows import names
     from workflows.aws import client
     from workflows.local import operations
-    from workflows.local.stack import REGION, ACCOUNT
-    from workflows import names
+    from workflows.local.stack import ACCOUNT, REGION
 
     _stack(args)
     arn = args.execution
@@ -205,8 +203,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     info = _stack(args)
     sent = operations.outbox(info)
     text = "\n\n".join(
-        f"To: {', '.join(m['to'])}\nSubject: {m['subject']}\nIn-Reply-To: {m['inReplyTo']}\n\n{m['text']}"
-        for m in sent
+        f"To: {', '.join(m['to'])}\nSubject: {m['subject']}\nIn-Reply-To: {m['inReplyTo']}\n\n{m['text']}" for m in sent
     )
     _print(args, sent, text or "no replies sent yet")
     return EXIT_OK

@@ -210,7 +210,7 @@ class WorkflowTuning:
     """Numbers the ASL reads from its ``Configure`` state; CDK and the embedded stack both substitute them."""
 
     warm_pool_size: int = 1
-    claim_timeout_seconds: int = 5
+    claim_timeout_seconds: int = 2
     spawn_timeout_seconds: int = 300
     command_heartbeat_seconds: int = 60
     command_timeout_seconds: int = 3600

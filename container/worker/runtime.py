@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -88,7 +87,9 @@ class Worker:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            owner = self.ddb.get_item(TableName=self.tables.ownership, Key={"ownerKey": {"S": key}}, ConsistentRead=True)
+            owner = self.ddb.get_item(
+                TableName=self.tables.ownership, Key={"ownerKey": {"S": key}}, ConsistentRead=True
+            )
             item = owner.get("Item", {})
             return WorkerReady(
                 workerId=item.get("workerId", {}).get("S", ""),
@@ -261,7 +262,9 @@ class Worker:
         """Member of the warm pool: answer claim requests one pair at a time."""
         while not self.stop.is_set():
             messages = self.sqs.receive_message(
-                QueueUrl=self.settings.claim_queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=self.settings.poll_seconds
+                QueueUrl=self.settings.claim_queue_url,
+                MaxNumberOfMessages=1,
+                WaitTimeSeconds=self.settings.poll_seconds,
             ).get("Messages", [])
             for message in messages:
                 self.sqs.delete_message(QueueUrl=self.settings.claim_queue_url, ReceiptHandle=message["ReceiptHandle"])

@@ -118,7 +118,12 @@ def test_paths_into_the_execution_input_exist_in_the_contract() -> None:
         s["ResultPath"][2:].split(".")[0]
         for _, s, _ in all_states(doc)
         if isinstance(s.get("ResultPath"), str) and s["ResultPath"].startswith("$.")
-    } | {c["ResultPath"][2:].split(".")[0] for _, s, _ in all_states(doc) for c in s.get("Catch", []) if c.get("ResultPath")}
+    } | {
+        c["ResultPath"][2:].split(".")[0]
+        for _, s, _ in all_states(doc)
+        for c in s.get("Catch", [])
+        if c.get("ResultPath")
+    }
     fields = set(ExecutionInput.model_fields)
     # ResultSelector paths point into a task's result, not the state input.
     text = json.dumps({n: {k: v for k, v in s.items() if k != "ResultSelector"} for n, s, _ in all_states(doc)})

@@ -72,8 +72,17 @@ def test_cli_flow_against_a_running_stack(tmp_path: Path, running_stack: dict[st
     env = running_stack
     repo = create_demo_repository(tmp_path)
     added = _run(
-        "project", "add", "shop", "--repo", str(repo), "--allow", "alice@example.com,bob@example.com",
-        "--build", "python3 build.py", "--json", env=env,
+        "project",
+        "add",
+        "shop",
+        "--repo",
+        str(repo),
+        "--allow",
+        "alice@example.com,bob@example.com",
+        "--build",
+        "python3 build.py",
+        "--json",
+        env=env,
     )
     assert added.returncode == 0, added.stderr
     assert json.loads(added.stdout)["address"] == "shop@mail.webordinary.test"

@@ -104,7 +104,9 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     follow_up = (
         _raw("bakery@mail.webordinary.test", "<CAF5678-follow@mail.example.com>")
         .replace(b'"Call us" with "Ring us"', b'"555-0100" with "555-0199"')
-        .replace(b"Subject: Phone wording", b"In-Reply-To: " + reply["messageId"].encode() + b"\nSubject: Re: Phone wording")
+        .replace(
+            b"Subject: Phone wording", b"In-Reply-To: " + reply["messageId"].encode() + b"\nSubject: Re: Phone wording"
+        )
     )
     second = operations.deliver_email(info, follow_up)
     assert second.accepted and second.threadId == thread

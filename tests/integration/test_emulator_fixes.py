@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- the probe script runs verbatim in a subprocess; its long lines stay readable as one call each
 """Each work-around in workflows/local/emulator_fixes.py exists because of a moto bug. These tests run an
 UNPATCHED moto in a fresh interpreter and assert the bug is still there: when one fails, moto changed, and
 the matching fix should be deleted (or adapted). The patched behaviour is exercised by every other
@@ -15,7 +16,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 PROBE = textwrap.dedent(
-    r'''
+    r"""
     import json, os, socket, time, logging
     import boto3, requests
     from moto.server import ThreadedMotoServer
@@ -80,7 +81,7 @@ PROBE = textwrap.dedent(
     out["ses_simple"] = {"raw": data.get("RawMessage", []), "stored": json.dumps(data.get("Message", []))}
     server.stop()
     print("PROBE" + json.dumps(out))
-    '''
+    """
 )
 
 

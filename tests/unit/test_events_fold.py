@@ -5,7 +5,13 @@ from workflows.events import StoredEvent, fold
 
 def ev(seq: int, type_: str, data: dict | None = None, message: str = "m1") -> StoredEvent:
     return StoredEvent(
-        stream="ab3k9x2m", eventId=f"{message}#{type_}", seq=seq, type=type_, at=f"t{seq}", execution="x", data=data or {}
+        stream="ab3k9x2m",
+        eventId=f"{message}#{type_}",
+        seq=seq,
+        type=type_,
+        at=f"t{seq}",
+        execution="x",
+        data=data or {},
     )
 
 
@@ -46,8 +52,12 @@ def test_unknown_event_types_do_not_break_old_streams() -> None:
 
 def test_from_item_parses_what_the_asl_writes() -> None:
     item = {
-        "stream": {"S": "ab3k9x2m"}, "eventId": {"S": "m1#CommandFailed"}, "seq": {"N": "5"},
-        "type": {"S": "CommandFailed"}, "at": {"S": "2026-01-01T00:00:00Z"}, "execution": {"S": "ab3k9x2m-m1"},
+        "stream": {"S": "ab3k9x2m"},
+        "eventId": {"S": "m1#CommandFailed"},
+        "seq": {"N": "5"},
+        "type": {"S": "CommandFailed"},
+        "at": {"S": "2026-01-01T00:00:00Z"},
+        "execution": {"S": "ab3k9x2m-m1"},
         "data": {"S": '{"Error":"NothingToChangeError","Cause":"not found"}'},
     }
     event = StoredEvent.from_item(item)

@@ -131,6 +131,41 @@ def keep_simple_email_headers(message_id_domain: str) -> None:
     SESV2Response.send_email = send_email  # type: ignore[method-assign]
 
 
+def reuse_task_clients() -> None:
+    """moto's ASL interpreter builds a new boto3 client for every Task state it runs (tens of milliseconds of
+    CPU each); with a few executions in flight on two cores that alone made every DynamoDB step take about a
+    second. Reuse one client per (region, service, credentials): the clients are thread-safe once built."""
+    import threading
+
+    # Import every service integration first: each did "from ... import boto_client_for".
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_factory
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    cache: dict[tuple[str, str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, repr(state_credentials))
+        with lock:
+            if key not in cache:
+                cache[key] = original(region, service, state_credentials)
+            return cache[key]
+
+    boto_client.boto_client_for = boto_client_for
+    for module in _modules_importing(boto_client, "boto_client_for"):
+        module.boto_client_for = boto_client_for
+    del state_task_service_factory
+
+
+def _modules_importing(source: Any, name: str) -> list[Any]:
+    """Modules that did ``from source import name`` and so hold their own reference to it."""
+    import sys
+
+    original = getattr(source, name)
+    return [m for m in list(sys.modules.values()) if m is not None and getattr(m, name, None) is original]
+
+
 def apply_in_process_fixes(ses_message_id_domain: str) -> None:
     """These patch moto's classes; they only work when moto runs in this process (ThreadedMotoServer)."""
     global _applied
@@ -139,4 +174,5 @@ def apply_in_process_fixes(ses_message_id_domain: str) -> None:
     fix_service_parameter_normalisation()
     fix_send_task_failure_cause()
     keep_simple_email_headers(ses_message_id_domain)
+    reuse_task_clients()
     _applied = True

@@ -184,7 +184,7 @@ def trace(sfn: Any, execution_arn: str) -> dict[str, Any]:
     started = history[0]["timestamp"] if history else None
     for event in history:
         kind = event["type"]
-        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+        details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
         elapsed = int((event["timestamp"] - started).total_seconds() * 1000) if started else 0
         if kind.endswith("StateEntered"):
             steps.append({"state": details.get("name", ""), "enteredMs": elapsed, "outcome": "entered"})

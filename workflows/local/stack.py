@@ -212,7 +212,7 @@ class EmbeddedStack:
         if service not in self._clients:
             assert self.info is not None
             self._clients[service] = boto3.client(
-                service,  # type: ignore[call-overload]
+                service,
                 endpoint_url=self.info.endpoint,
                 region_name=REGION,
                 aws_access_key_id="testing",
@@ -230,7 +230,7 @@ class EmbeddedStack:
             "aws_secret_access_key": "testing",
         }
         ddb, s3, sqs, sfn, ecs, ec2, ses = (
-            boto3.client(s, **kw)  # type: ignore[call-overload]
+            boto3.client(s, **kw)
             for s in ("dynamodb", "s3", "sqs", "stepfunctions", "ecs", "ec2", "sesv2")
         )
         self._clients.update({"dynamodb": ddb, "s3": s3, "sqs": sqs, "stepfunctions": sfn, "ecs": ecs})
@@ -296,7 +296,11 @@ class EmbeddedStack:
             ],
         )["taskDefinition"]["taskDefinitionArn"]
         self._network = {
-            "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [security_group], "assignPublicIp": "DISABLED"}
+            "awsvpcConfiguration": {
+                "subnets": subnets,
+                "securityGroups": [security_group],
+                "assignPublicIp": "DISABLED",
+            }
         }
         self._task_definition_arn = task_definition_arn
         substitutions = names.message_workflow_substitutions(
