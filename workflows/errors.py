@@ -48,6 +48,70 @@ class EmptyInstructionError(RejectedMailError):
     reason = "empty-instruction"
 
 
+class NoSenderError(RejectedMailError):
+    """No usable From address: there is nobody to act for and nobody to answer."""
+
+    reason = "no-sender"
+
+
+class SpamError(RejectedMailError):
+    """SES's spam verdict was not PASS (GRAY and PROCESSING_FAILED count as not PASS)."""
+
+    reason = "spam"
+
+
+class VirusError(RejectedMailError):
+    """SES's virus verdict was not PASS."""
+
+    reason = "virus"
+
+
+class AuthFailedError(RejectedMailError):
+    """DMARC failed, or neither SPF nor DKIM vouched for the sender's domain: the From may be forged."""
+
+    reason = "auth-failed"
+
+
+class AutoReplyError(RejectedMailError):
+    """An auto-reply, out-of-office or bulk/list mail: never work, never answer (no mail loops)."""
+
+    reason = "auto-reply"
+
+
+class BounceError(RejectedMailError):
+    """A delivery status notification (bounce): never work, never answer."""
+
+    reason = "bounce"
+
+
+class MailLoopError(RejectedMailError):
+    """Mail that we (or another WebOrdinary address) sent coming back in: answering would loop."""
+
+    reason = "loop"
+
+
+class TooLargeError(RejectedMailError):
+    """The raw message is larger than intake reads."""
+
+    reason = "too-large"
+
+
+class InstructionTooLongError(RejectedMailError):
+    """The new text of the mail is longer than an instruction may be."""
+
+    reason = "instruction-too-long"
+
+
+class TooManyAttachmentsError(RejectedMailError):
+    reason = "too-many-attachments"
+
+
+class AttachmentTooLargeError(RejectedMailError):
+    """One attachment, or all of them together, exceed the size limits."""
+
+    reason = "attachment-too-large"
+
+
 # --- worker: the command failed for a reason the user can act on ---------------------------------------
 
 
@@ -92,6 +156,58 @@ class WorkerReleasedError(TransientError):
 
 class WorkerCrashedError(TransientError):
     """An unexpected exception inside the worker; details are in its log."""
+
+
+class WorkerInterruptedError(WebOrdinaryError):
+    """A newer message for the same project+user interrupted the command. Neither transient nor permanent:
+    the workflow's Interrupted branch decides. The cause is JSON (see :meth:`describe`)."""
+
+    @classmethod
+    def describe(
+        cls,
+        *,
+        interrupted_by: str,
+        by_thread: str,
+        same_thread: bool,
+        stop: bool,
+        wip_commit: str | None,
+        pushed: bool,
+        branch: str,
+    ) -> WorkerInterruptedError:
+        import json
+
+        if stop:
+            text = "Stopped at your request."
+        elif same_thread:
+            text = "Your newer message in this conversation took over; it continues from this request's work."
+        else:
+            text = "Paused for your newer message in another conversation; this request resumes after it."
+        if wip_commit:
+            text += f" Partial work is saved as commit {wip_commit[:10]} on branch {branch}."
+        else:
+            text += " Nothing had been changed yet."
+        return cls(
+            json.dumps(
+                {
+                    "interruptedBy": interrupted_by,
+                    "byThread": by_thread,
+                    "sameThread": same_thread,
+                    "stop": stop,
+                    # Another thread's command is not finished: the workflow dispatches it again after the newer one.
+                    "resume": not same_thread and not stop,
+                    "wipCommit": wip_commit or "",
+                    "pushed": pushed,
+                    "branch": branch,
+                    "text": text,
+                },
+                sort_keys=True,
+            )
+        )
+
+
+class WorkDeadLetteredError(WebOrdinaryError):
+    """The command's queue message went to the work DLQ (no worker could take it); the DLQ consumer fails the
+    waiting token with this so the execution takes its DeadLettered branch at once instead of timing out."""
 
 
 def asl_error_name(exc: BaseException) -> str:

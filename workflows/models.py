@@ -50,6 +50,18 @@ class Project(Contract):
         return self.senders.get(address.strip().lower())
 
 
+class AttachmentRef(Contract):
+    """An attachment stored content-addressed in the mail bucket (``key`` = ``attachments/{sha256}``); the
+    worker copies it into the checkout under ``filename``, which intake has already sanitised."""
+
+    filename: str
+    contentType: str
+    size: int
+    sha256: str
+    key: str
+    kind: Literal["image", "document"]
+
+
 class NormalisedMessage(Contract):
     """What the worker needs from an inbound mail, stored in S3 (the execution input only points at it)."""
 
@@ -64,6 +76,9 @@ class NormalisedMessage(Contract):
     instruction: str
     receivedAt: str
     rawKey: str
+    attachments: list[AttachmentRef] = Field(default_factory=list)
+    # attachments intake would not store (executables), as "name: reason"; the raw mail still has them
+    skippedAttachments: list[str] = Field(default_factory=list)
 
 
 class ReplyEnvelope(Contract):
@@ -91,6 +106,8 @@ class ExecutionInput(Contract):
     branch: str
     messageKey: str
     reply: ReplyEnvelope
+    # 0 for the original execution; n for the n-th `webordinary redrive` of a dead-lettered message.
+    redrive: int = 0
 
 
 class Command(Contract):
@@ -103,6 +120,10 @@ class Command(Contract):
     branch: str
     messageKey: str
     executionName: str
+    # Set when the workflow dispatches a command again after it was paused for a newer message of another
+    # thread: a resumed command waits its turn instead of interrupting the one that paused it.
+    resume: bool = False
+    attempt: int = 1
 
 
 class WorkItem(Contract):
@@ -115,6 +136,8 @@ class ClaimRequest(Contract):
     projectId: ProjectId
     userId: UserId
     executionName: str = ""
+    requestedAt: str = ""
+    timeoutSeconds: int = 0
 
 
 class WorkerReady(Contract):
@@ -141,6 +164,8 @@ class CommandResult(Contract):
     filesChanged: list[str]
     previewUrl: str
     summary: str
+    # "stopped": the command was the STOP keyword; it ended the running command instead of editing.
+    kind: Literal["changed", "stopped"] = "changed"
     timings: CommandTimings = CommandTimings()
 
 

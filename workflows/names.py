@@ -158,7 +158,14 @@ WORK_DLQ = QueueSpec(
     placeholder="WorkDeadLetterQueueUrl",
     purpose="commands that no worker could take (redrive target of every work queue)",
 )
-QUEUES: tuple[QueueSpec, ...] = (CLAIM_QUEUE, WORK_DLQ)
+DEAD_LETTER_QUEUE = QueueSpec(
+    construct_id="DeadLetterQueue",
+    local_name=f"{PREFIX}-dead-letters",
+    env="WEBORDINARY_DEAD_LETTER_QUEUE_URL",
+    placeholder="DeadLetterQueueUrl",
+    purpose="commands the workflow gave up on, with their full context; `webordinary redrive` replays them",
+)
+QUEUES: tuple[QueueSpec, ...] = (CLAIM_QUEUE, WORK_DLQ, DEAD_LETTER_QUEUE)
 
 WORK_QUEUE_PREFIX = f"{PREFIX}-work-"
 WORK_QUEUE_MAX_RECEIVE_COUNT = 3
@@ -214,12 +221,14 @@ class WorkflowTuning:
     spawn_timeout_seconds: int = 300
     command_heartbeat_seconds: int = 60
     command_timeout_seconds: int = 3600
+    max_attempts: int = 3
 
 
 def message_workflow_substitutions(
     *,
     table_names: dict[str, str],
     claim_queue_url: str,
+    dead_letter_queue_url: str,
     cluster_arn: str,
     task_definition_arn: str,
     subnets: tuple[str, str],
@@ -232,6 +241,7 @@ def message_workflow_substitutions(
     subs.update(
         {
             CLAIM_QUEUE.placeholder: claim_queue_url,
+            DEAD_LETTER_QUEUE.placeholder: dead_letter_queue_url,
             "WorkerClusterArn": cluster_arn,
             "WorkerTaskDefinitionArn": task_definition_arn,
             "WorkerContainerName": WORKER_CONTAINER,
@@ -246,6 +256,7 @@ def message_workflow_substitutions(
             "SpawnTimeoutSeconds": str(tuning.spawn_timeout_seconds),
             "CommandHeartbeatSeconds": str(tuning.command_heartbeat_seconds),
             "CommandTimeoutSeconds": str(tuning.command_timeout_seconds),
+            "MaxAttempts": str(tuning.max_attempts),
         }
     )
     return subs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from container.worker.cancel import Cancellation
 from container.worker.editors import run_shell, sanitised_env
 from workflows.errors import BuildFailedError, ProjectConfigError
 
@@ -29,7 +30,9 @@ def output_path(checkout: Path, output_dir: str) -> Path:
     return path
 
 
-def run_build(checkout: Path, command: str, output_dir: str, timeout: float) -> Path:
+def run_build(
+    checkout: Path, command: str, output_dir: str, timeout: float, cancel: Cancellation | None = None
+) -> Path:
     """Build the site and return the directory to publish.
 
     Without a build command the site is published as committed: ``output_dir`` if it exists, else the whole
@@ -38,7 +41,9 @@ def run_build(checkout: Path, command: str, output_dir: str, timeout: float) -> 
     output = output_path(checkout, output_dir)
     if not command.strip():
         return output if output.is_dir() else checkout.resolve()
-    result = run_shell(command, checkout, sanitised_env(), timeout)
+    result = run_shell(command, checkout, sanitised_env(), timeout, cancel=cancel)
+    if result.cancelled and cancel is not None:
+        cancel.check()
     if result.timed_out:
         raise BuildFailedError(
             f"The build did not finish within {timeout:g} seconds.\n{result.tail(_BUILD_TAIL_LINES)}"

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import IO, Protocol
 
 import git
 
+from container.worker.cancel import Cancellation
 from workflows.errors import EditorFailedError, InstructionError, NothingToChangeError, ProjectConfigError
 
 INSTRUCTION_ENV = "WEBORDINARY_INSTRUCTION"
@@ -32,13 +34,18 @@ _EDITOR_TAIL_LINES = 20
 _SUMMARY_LIMIT = 300
 
 
+CANCEL_GRACE_SECONDS = 3.0  # SIGTERM first, so an agent can flush its files; SIGKILL after this
+
+
 @dataclass(frozen=True)
 class EditOutcome:
     summary: str
 
 
 class Editor(Protocol):
-    def run(self, checkout: Path, instruction: str, exclude: set[str]) -> EditOutcome: ...
+    def run(
+        self, checkout: Path, instruction: str, exclude: set[str], cancel: Cancellation | None = None
+    ) -> EditOutcome: ...
 
 
 # --- parsing literal replacements --------------------------------------------------------------------------
@@ -163,7 +170,9 @@ def _quote_list(texts: list[str]) -> str:
 class ReplaceEditor:
     """Literal, case-sensitive replacement of every occurrence in every tracked text file."""
 
-    def run(self, checkout: Path, instruction: str, exclude: set[str]) -> EditOutcome:
+    def run(
+        self, checkout: Path, instruction: str, exclude: set[str], cancel: Cancellation | None = None
+    ) -> EditOutcome:
         pairs = parse_replacements(instruction)
         prefixes = normalise_excluded(exclude)
         counts: dict[tuple[str, str], dict[str, int]] = {pair: {} for pair in pairs}
@@ -240,13 +249,14 @@ def sanitised_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ShellResult:
-    returncode: int | None  # None when it was killed for running too long
+    returncode: int | None  # None when it was killed for running too long (or would not stop)
     stdout_lines: list[str]
     combined_lines: list[str]
+    cancelled: bool = False
 
     @property
     def timed_out(self) -> bool:
-        return self.returncode is None
+        return self.returncode is None and not self.cancelled
 
     def tail(self, lines: int) -> str:
         return "\n".join(self.combined_lines[-lines:])
@@ -273,20 +283,32 @@ def _feed(stream: IO[bytes], data: bytes) -> None:
             pass
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
     try:
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, signum)
     except (ProcessLookupError, PermissionError):
         pass
 
 
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    _signal_group(process, signal.SIGKILL)
+
+
 def run_shell(
-    command: str, cwd: Path, env: Mapping[str, str], timeout: float, stdin_text: str = "", keep_lines: int = 200
+    command: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    stdin_text: str = "",
+    keep_lines: int = 200,
+    cancel: Cancellation | None = None,
+    grace: float = CANCEL_GRACE_SECONDS,
 ) -> ShellResult:
-    """``/bin/sh -c command`` with bounded output capture and a hard timeout.
+    """``/bin/sh -c command`` with bounded output capture, a hard timeout and cancellation.
 
     The program runs in its own process group: on timeout, and after it exits, the whole group is killed so a
-    backgrounded dev server cannot outlive the step or hold our pipes open.
+    backgrounded dev server cannot outlive the step or hold our pipes open. On cancellation the group gets
+    SIGTERM, then SIGKILL after ``grace`` seconds, so an agent can flush what it was writing.
     """
     process = subprocess.Popen(
         ["/bin/sh", "-c", command],
@@ -308,17 +330,31 @@ def run_shell(
     ]
     for thread in threads:
         thread.start()
-    returncode: int | None
-    try:
-        returncode = process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        returncode = None
+    returncode: int | None = None
+    cancelled = False
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            returncode = process.wait(timeout=0.1)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if cancel is not None and cancel.is_set():
+            cancelled = True
+            _signal_group(process, signal.SIGTERM)
+            try:
+                returncode = process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                returncode = None
+            break
+        if time.monotonic() > deadline:
+            break
     _kill_group(process)
     process.wait()
     for thread in threads:
         thread.join(timeout=5)
     with lock:
-        return ShellResult(returncode, list(stdout), list(combined))
+        return ShellResult(returncode, list(stdout), list(combined), cancelled=cancelled)
 
 
 class CommandEditor:
@@ -328,10 +364,14 @@ class CommandEditor:
         self.command = command
         self.timeout = timeout
 
-    def run(self, checkout: Path, instruction: str, exclude: set[str]) -> EditOutcome:
+    def run(
+        self, checkout: Path, instruction: str, exclude: set[str], cancel: Cancellation | None = None
+    ) -> EditOutcome:
         env_instruction = instruction.replace("\0", "")[:_INSTRUCTION_ENV_LIMIT]
         env = sanitised_env({INSTRUCTION_ENV: env_instruction})
-        result = run_shell(self.command, checkout, env, self.timeout, stdin_text=instruction)
+        result = run_shell(self.command, checkout, env, self.timeout, stdin_text=instruction, cancel=cancel)
+        if result.cancelled and cancel is not None:
+            cancel.check()
         if result.timed_out:
             raise EditorFailedError(
                 f"The editor did not finish within {self.timeout:g} seconds.\n{result.tail(_EDITOR_TAIL_LINES)}"

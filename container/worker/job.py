@@ -8,10 +8,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from container.worker.build import check_output_dir, run_build
+from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
 from container.worker.editors import editor_for
 from container.worker.preview import PreviewPublisher
 from container.worker.workspace import Workspace
-from workflows.errors import ProjectConfigError
+from workflows.errors import (
+    NothingToChangeError,
+    ProjectConfigError,
+    PushFailedError,
+    WebOrdinaryError,
+    WorkerInterruptedError,
+)
 from workflows.models import Command, CommandResult, CommandTimings, NormalisedMessage, Project
 
 MAX_FILES_LISTED = 50
@@ -63,6 +70,56 @@ def _check_consistent(project: Project, message: NormalisedMessage, command: Com
         )
 
 
+CARRIED_OVER_HEADER = (
+    "Your previous request in this conversation was interrupted by this one; its partial work is committed on "
+    "this branch. It asked:"
+)
+
+
+def save_partial_work(
+    workspace: Workspace,
+    message: NormalisedMessage,
+    command: Command,
+    exclude: set[str],
+    interruption: Interruption,
+) -> WorkerInterruptedError:
+    """Commit whatever the interrupted command left in the checkout as a labelled WIP commit on its own
+    branch and push it, so nothing is lost; the returned error tells the workflow where it is."""
+    wip: str | None = None
+    pushed = False
+    try:
+        wip, _ = workspace.commit(wip_message(message.instruction, command, interruption), exclude)
+    except NothingToChangeError:
+        earlier = workspace.head_commit_for(command.messageId)  # interrupted after its own commit
+        wip = earlier[0] if earlier else None
+    except WebOrdinaryError:
+        wip = None
+    if wip is not None:
+        try:
+            workspace.push(command.branch)
+            pushed = True
+        except PushFailedError:
+            pushed = False  # still committed on the persistent workspace; the next command pushes it
+    return WorkerInterruptedError.describe(
+        interrupted_by=interruption.by_message,
+        by_thread=interruption.by_thread,
+        same_thread=interruption.by_thread == command.threadId,
+        stop=interruption.stop,
+        wip_commit=wip,
+        pushed=pushed,
+        branch=command.branch,
+    )
+
+
+def wip_message(instruction: str, command: Command, interruption: Interruption) -> str:
+    first = instruction.strip().splitlines()[0] if instruction.strip() else "(no instruction)"
+    return (
+        f"WIP (interrupted): {_bounded(first, 52)}\n\n"
+        f"Partial work of a request that was interrupted by message {interruption.by_message}.\n\n"
+        f"Thread: {command.threadId}\nMessage: {command.messageId}\nInterrupted-By: {interruption.by_message}"
+    )
+
+
 def run_command(
     project: Project,
     message: NormalisedMessage,
@@ -73,8 +130,17 @@ def run_command(
     identity: tuple[str, str],
     editor_timeout: float = 900,
     build_timeout: float = 900,
+    cancel: Cancellation | None = None,
+    carried_over: str = "",
 ) -> CommandResult:
+    """Run one command. ``cancel`` lets a newer message interrupt it: partial work is committed as a WIP
+    commit on the thread's branch and pushed, then WorkerInterruptedError says where it is. ``carried_over``
+    is the instruction of an interrupted command of the same thread, which this one continues."""
     _check_consistent(project, message, command)
+    cancel = cancel or Cancellation()
+    instruction = message.instruction
+    if carried_over.strip():
+        instruction = f"{instruction}\n\n{CARRIED_OVER_HEADER}\n{carried_over.strip()}"
     clock = _Stopwatch()
     # Configuration errors fail before any git work.
     editor = editor_for(project.editor, timeout=editor_timeout)
@@ -88,6 +154,7 @@ def run_command(
     try:
         with clock.lap("prepare"):
             workspace.prepare(command.branch, exclude=exclude)
+        cancel.check()
         # A retried command (the previous attempt failed after committing, e.g. at upload or push) finds its
         # own commit on HEAD; editing again would fail ("nothing to change") or apply the edit twice.
         earlier = workspace.head_commit_for(command.messageId)
@@ -96,16 +163,21 @@ def run_command(
             summary = f"The change was already saved by an earlier attempt (commit {sha[:8]}); published it now."
         else:
             with clock.lap("edit"):
-                outcome = editor.run(workspace.path, message.instruction, exclude)
+                outcome = editor.run(workspace.path, instruction, exclude, cancel=cancel)
+                cancel.check()
                 sha, files = workspace.commit(
                     commit_message(message.instruction, command.threadId, command.messageId), exclude
                 )
             summary = outcome.summary
+        cancel.check()
         with clock.lap("build"):
-            site_dir = run_build(workspace.path, project.buildCommand, project.outputDir, build_timeout)
+            site_dir = run_build(workspace.path, project.buildCommand, project.outputDir, build_timeout, cancel)
+        cancel.check()
         with clock.lap("publish"):
             preview_url = publisher.publish(site_dir, project.projectId, command.threadId)
             workspace.push(command.branch)
+    except CommandCancelledError as stopped:
+        raise save_partial_work(workspace, message, command, exclude, stopped.interruption) from None
     finally:
         workspace.close()
     return CommandResult(

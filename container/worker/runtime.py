@@ -12,12 +12,13 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from datetime import UTC, datetime
+from collections import deque
 from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from container.worker.cancel import Cancellation, Interruption
 from container.worker.job import run_command
 from container.worker.preview import S3PreviewPublisher
 from workflows import names
@@ -25,16 +26,28 @@ from workflows.aws import client
 from workflows.errors import (
     ProjectConfigError,
     WebOrdinaryError,
+    WorkerInterruptedError,
     WorkerReleasedError,
     asl_error_name,
     describe,
 )
-from workflows.models import ClaimRequest, NormalisedMessage, Project, WorkerReady, WorkItem
+from workflows.commands import is_stop
+from workflows.models import ClaimRequest, Command, CommandResult, NormalisedMessage, Project, WorkerReady, WorkItem
 from workflows.settings import Tables, WorkerSettings
 
 log = logging.getLogger("webordinary.worker")
 LEASE_SECONDS = 900
 _TOKEN_GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
+
+
+def _expired(request: ClaimRequest) -> bool:
+    if not request.requestedAt or not request.timeoutSeconds:
+        return False
+    try:
+        requested = datetime.fromisoformat(request.requestedAt.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return (datetime.now(UTC) - requested).total_seconds() > request.timeoutSeconds
 
 
 class Worker:
@@ -47,6 +60,15 @@ class Worker:
         self.sqs = client("sqs")
         self.ddb = client("dynamodb")
         self.s3 = client("s3")
+        self._lock = threading.Lock()
+        self._current: WorkItem | None = None
+        self._urgent: deque[WorkItem] = deque()  # newer messages: they interrupted the running command
+        self._later: deque[WorkItem] = deque()  # resumed commands of other threads: after the urgent ones
+        self._cancel = Cancellation()
+        self._abandoned = False
+        self._lost_ownership = threading.Event()
+        self._carried: dict[str, str] = {}  # message id -> instruction of the same-thread command it interrupted
+        self._stopped: tuple[str, dict[str, Any]] | None = None
 
     # --- ownership ------------------------------------------------------------------------------------------
 
@@ -158,26 +180,6 @@ class Worker:
                 raise
             log.warning("task token no longer accepted: %s", err.response["Error"]["Code"])
 
-    @contextmanager
-    def _heartbeat(self, token: str, project_id: str, user_id: str) -> Iterator[None]:
-        done = threading.Event()
-
-        def beat() -> None:
-            while not done.wait(self.settings.heartbeat_seconds):
-                try:
-                    self.sfn.send_task_heartbeat(taskToken=token)
-                    self.renew(project_id, user_id)
-                except Exception:  # a missed beat is survivable; the next one retries
-                    log.exception("heartbeat failed")
-
-        thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join(timeout=5)
-
     # --- work ------------------------------------------------------------------------------------------------
 
     def _project(self, project_id: str) -> Project:
@@ -192,15 +194,106 @@ class Worker:
         body = self.s3.get_object(Bucket=self.settings.mail_bucket, Key=key)["Body"].read()
         return NormalisedMessage.model_validate_json(body)
 
-    def handle(self, item: WorkItem) -> None:
-        command = item.command
-        log.info("command %s for thread %s", command.messageId, command.threadId)
+    def _beat(self, project_id: str, user_id: str) -> None:
+        """Heartbeat every token this worker holds (the running command and those waiting behind it) and
+        renew the lease. A token the workflow gave up on is dropped; losing the lease stops the command."""
+        with self._lock:
+            held = [w for w in (self._current, *self._urgent, *self._later) if w is not None]
+        for work in held:
+            try:
+                self.sfn.send_task_heartbeat(taskToken=work.taskToken)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] not in _TOKEN_GONE:
+                    raise
+                log.warning("execution %s gave up on its command", work.command.executionName)
+                self._forget(work)
+        if not self.renew(project_id, user_id):
+            log.warning("lost ownership of %s#%s", project_id, user_id)
+            self._lost_ownership.set()
+            self._cancel.cancel(Interruption(by_message="lease-lost", by_thread=""))
+
+    def _forget(self, work: WorkItem) -> None:
+        with self._lock:
+            if work is self._current:
+                self._cancel.cancel(Interruption(by_message="token-expired", by_thread=""))
+                self._abandoned = True
+            for queue in (self._urgent, self._later):
+                if work in queue:
+                    queue.remove(work)
+
+    def _heartbeats(self, project_id: str, user_id: str, done: threading.Event) -> None:
+        while not done.wait(self.settings.heartbeat_seconds):
+            try:
+                self._beat(project_id, user_id)
+            except Exception:  # a missed beat is survivable; the next one retries
+                log.exception("heartbeat failed")
+
+    def _take(self, message: dict[str, Any], queue_url: str) -> WorkItem | None:
+        # The workflow owns retries (its heartbeat timeout notices a lost worker), so the queue message is
+        # consumed on receipt rather than redelivered behind the workflow's back.
+        self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         try:
-            with self._heartbeat(item.taskToken, command.projectId, command.userId):
-                project = self._project(command.projectId)
-                message = self._message(command.messageKey)
+            return WorkItem.model_validate_json(message["Body"])
+        except ValueError:
+            log.error("discarding malformed work item: %.200s", message["Body"])
+            return None
+
+    def _watch(self, queue_url: str, done: threading.Event) -> None:
+        """While a command runs, keep reading the queue: a newer message interrupts it (within about a second);
+        a resumed command just waits its turn."""
+        while not done.is_set():
+            try:
+                messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            except Exception:
+                log.exception("watching the work queue failed")
+                done.wait(1)
+                continue
+            for message in messages.get("Messages", []):
+                work = self._take(message, queue_url)
+                if work is None:
+                    continue
+                if work.command.resume:
+                    with self._lock:
+                        self._later.append(work)
+                    continue
+                stop = self._is_stop(work)
+                with self._lock:
+                    self._urgent.append(work)
+                self._cancel.cancel(
+                    Interruption(by_message=work.command.messageId, by_thread=work.command.threadId, stop=stop)
+                )
+
+    def _is_stop(self, work: WorkItem) -> bool:
+        try:
+            return is_stop(self._message(work.command.messageKey).instruction)
+        except Exception:
+            return False
+
+    def _next(self) -> WorkItem | None:
+        with self._lock:
+            if self._urgent:
+                return self._urgent.popleft()
+            if self._later:
+                return self._later.popleft()
+        return None
+
+    def handle(self, work: WorkItem, queue_url: str) -> None:
+        command = work.command
+        log.info("command %s for thread %s (attempt %s)", command.messageId, command.threadId, command.attempt)
+        self._cancel = Cancellation()
+        self._abandoned = False
+        with self._lock:
+            self._current = work
+        done = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(queue_url, done), name="watch", daemon=True)
+        watcher.start()
+        try:
+            message = self._message(command.messageKey)
+            if is_stop(message.instruction):
+                result = self._stop_result(command)
+            else:
                 result = run_command(
-                    project,
+                    self._project(command.projectId),
                     message,
                     command,
                     workspace_root=Path(self.settings.workspace_root),
@@ -208,45 +301,88 @@ class Worker:
                         self.settings.preview_bucket, self.settings.preview_base_url, s3_client=self.s3
                     ),
                     identity=(self.settings.git_author_name, self.settings.git_author_email),
+                    cancel=self._cancel,
+                    carried_over=self._carried.pop(command.messageId, ""),
                 )
+        except WorkerInterruptedError as exc:
+            self._after_interruption(work, message.instruction, exc)
+            return
         except WebOrdinaryError as exc:
             log.info("command failed: %s: %s", type(exc).__name__, exc)
-            self._fail(item.taskToken, exc)
+            self._fail(work.taskToken, exc)
             return
         except Exception as exc:
             log.error("command crashed:\n%s", traceback.format_exc())
-            self._fail(item.taskToken, exc)
+            self._fail(work.taskToken, exc)
             return
-        self._succeed(item.taskToken, result.model_dump_json())
+        finally:
+            done.set()
+            watcher.join(timeout=5)
+            with self._lock:
+                self._current = None
+        if not self._abandoned:
+            self._succeed(work.taskToken, result.model_dump_json())
+
+    def _after_interruption(self, work: WorkItem, instruction: str, exc: WorkerInterruptedError) -> None:
+        detail = json.loads(str(exc))
+        log.info("command %s interrupted: %s", work.command.messageId, detail["text"])
+        if self._abandoned or detail["interruptedBy"] in {"lease-lost", "token-expired"}:
+            return  # the workflow has already moved on; it must not hear from this worker again
+        if detail["stop"]:
+            self._stopped = (instruction, detail)
+        elif detail["sameThread"]:
+            # The newer command of this thread continues this one: hand it the interrupted instruction.
+            carried = self._carried.pop(work.command.messageId, "")
+            self._carried[detail["interruptedBy"]] = "\n".join(filter(None, [instruction, carried]))
+        self._fail(work.taskToken, exc)
+
+    def _stop_result(self, command: Command) -> CommandResult:
+        stopped, self._stopped = self._stopped, None
+        if stopped is None:
+            summary = "Nothing was running, so there was nothing to stop."
+            commit = ""
+        else:
+            instruction, detail = stopped
+            first = instruction.strip().splitlines()[0] if instruction.strip() else "(no instruction)"
+            summary = f'Stopped "{first[:120]}". {detail["text"]}'
+            commit = detail.get("wipCommit", "")
+        return CommandResult(
+            commit=commit, branch=command.branch, filesChanged=[], previewUrl="", summary=summary, kind="stopped"
+        )
 
     def serve(self, project_id: str, user_id: str, queue_url: str) -> None:
         """Take commands until idle for ``idle_seconds`` (or told to stop), then release the pair."""
         last_work = time.monotonic()
+        done = threading.Event()
+        beats = threading.Thread(target=self._heartbeats, args=(project_id, user_id, done), daemon=True)
+        beats.start()
         try:
-            while not self.stop.is_set():
-                idle_left = self.settings.idle_seconds - (time.monotonic() - last_work)
-                if idle_left <= 0:
-                    break
-                if not self.renew(project_id, user_id):
-                    log.warning("lost ownership of %s#%s", project_id, user_id)
-                    return
-                wait = max(1, min(self.settings.poll_seconds, int(idle_left + 0.999)))
-                messages = self.sqs.receive_message(
-                    QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=wait
-                ).get("Messages", [])
-                for message in messages:
-                    # The workflow owns retries (its heartbeat timeout notices a lost worker), so the queue
-                    # message is consumed on receipt rather than redelivered behind the workflow's back.
-                    self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-                    try:
-                        item = WorkItem.model_validate_json(message["Body"])
-                    except ValueError:
-                        log.error("discarding malformed work item: %.200s", message["Body"])
-                        continue
-                    self.handle(item)
+            while not self.stop.is_set() and not self._lost_ownership.is_set():
+                work = self._next()
+                if work is None:
+                    idle_left = self.settings.idle_seconds - (time.monotonic() - last_work)
+                    if idle_left <= 0:
+                        break
+                    if not self.renew(project_id, user_id):
+                        log.warning("lost ownership of %s#%s", project_id, user_id)
+                        return
+                    wait = max(1, min(self.settings.poll_seconds, int(idle_left + 0.999)))
+                    for message in self.sqs.receive_message(
+                        QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=wait
+                    ).get("Messages", []):
+                        work = self._take(message, queue_url)
+                if work is not None:
+                    self.handle(work, queue_url)
                     last_work = time.monotonic()
         finally:
-            self.release(project_id, user_id)
+            done.set()
+            beats.join(timeout=5)
+            # Commands that were waiting here go back to their executions, which claim a worker again.
+            while (work := self._next()) is not None:
+                self._fail(work.taskToken, WorkerReleasedError("the worker stopped before taking the command"))
+            if not self._lost_ownership.is_set():
+                self.release(project_id, user_id)
+            self._lost_ownership.clear()
 
     # --- entry points ----------------------------------------------------------------------------------
 
@@ -273,6 +409,8 @@ class Worker:
                 except ValueError:
                     log.error("discarding malformed claim request: %.200s", message["Body"])
                     continue
+                if _expired(request):
+                    continue  # the execution stopped waiting and spawned a worker instead
                 ready = self.claim(request.projectId, request.userId)
                 self._succeed(request.taskToken, ready.model_dump_json())
                 if ready.claimed:

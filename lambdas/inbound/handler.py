@@ -1,5 +1,10 @@
 """SES receipt rule -> Lambda action (after the S3 action stored the raw MIME): parse, then hand each record
-to :func:`workflows.intake.receive`. Nothing else happens here."""
+to :func:`workflows.intake.receive`. Nothing else happens here.
+
+Cold start matters (every first mail after a quiet spell pays it), so this module imports only what every
+invocation needs; MIME parsing, reply detection and attachment handling are imported by intake on the paths
+that use them (``workflows/local/bench_intake.py`` measures the import).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ def deps() -> intake.IntakeDeps:
         stepfunctions=client("stepfunctions"),
         settings=InboundSettings.from_env(),
         tables=Tables.from_env(),
+        sesv2=lambda: client("sesv2"),  # only refusals and notices send mail from here
     )
 
 

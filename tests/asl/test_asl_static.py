@@ -98,6 +98,7 @@ def test_placeholders_are_exactly_the_substitution_map() -> None:
     subs = names.message_workflow_substitutions(
         table_names={t.placeholder: "t" for t in names.TABLES},
         claim_queue_url="q",
+        dead_letter_queue_url="dlq",
         cluster_arn="c",
         task_definition_arn="td",
         subnets=("s1", "s2"),

@@ -96,9 +96,10 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     assert reply["inReplyTo"] == "<CAF1234-call-us@mail.example.com>"
     assert "<CAF1234-call-us@mail.example.com>" in reply["references"]
     assert reply["replyTo"] == f"bakery+{thread}@mail.webordinary.test"
-    assert reply["subject"] == "Re: Phone wording on the site"
+    assert reply["subject"].startswith("Re: Phone wording on the site")
     assert reply["messageId"] == output["sent"]["replyMessageId"]
     assert result["previewUrl"] in reply["text"] and head.hexsha in reply["text"]
+    assert "\\r" not in reply["text"] and "\\n" not in reply["text"]  # real line breaks, not escapes
 
     # a follow-up to the reply (headers only, plus-address dropped) continues the same thread and branch.
     follow_up = (

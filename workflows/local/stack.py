@@ -51,6 +51,7 @@ class StackInfo(BaseModel):
     stateMachineArn: str
     previewBaseUrl: str
     claimQueueUrl: str
+    deadLetterQueueUrl: str
     clusterArn: str
 
     def client_env(self) -> dict[str, str]:
@@ -76,7 +77,7 @@ class StackInfo(BaseModel):
         )
         return env
 
-    def worker_env(self, idle_seconds: float) -> dict[str, str]:
+    def worker_env(self, idle_seconds: float, heartbeat_seconds: float) -> dict[str, str]:
         """The worker task definition's environment (CDK sets the same variables)."""
         env = _table_env()
         env.update(
@@ -87,7 +88,7 @@ class StackInfo(BaseModel):
                 "WEBORDINARY_PREVIEW_BASE_URL": self.previewBaseUrl,
                 "WEBORDINARY_WORKSPACE_ROOT": str(Path(self.stateDir) / "workspaces"),
                 "WEBORDINARY_IDLE_SECONDS": str(idle_seconds),
-                "WEBORDINARY_HEARTBEAT_SECONDS": "5",
+                "WEBORDINARY_HEARTBEAT_SECONDS": str(heartbeat_seconds),
                 "WEBORDINARY_POLL_SECONDS": "2",
                 "WEBORDINARY_WORK_DLQ_ARN": f"arn:aws:sqs:{self.region}:{ACCOUNT}:{names.WORK_DLQ.local_name}",
             }
@@ -144,6 +145,7 @@ class EmbeddedStack:
     port: int = 0
     warm_pool_size: int = 1
     worker_idle_seconds: float = 120.0
+    worker_heartbeat_seconds: float = 5.0
     tuning: names.WorkflowTuning = field(default_factory=names.WorkflowTuning)
     info: StackInfo | None = None
     workers: dict[str, WorkerProcess] = field(default_factory=dict)
@@ -230,8 +232,7 @@ class EmbeddedStack:
             "aws_secret_access_key": "testing",
         }
         ddb, s3, sqs, sfn, ecs, ec2, ses = (
-            boto3.client(s, **kw)
-            for s in ("dynamodb", "s3", "sqs", "stepfunctions", "ecs", "ec2", "sesv2")
+            boto3.client(s, **kw) for s in ("dynamodb", "s3", "sqs", "stepfunctions", "ecs", "ec2", "sesv2")
         )
         self._clients.update({"dynamodb": ddb, "s3": s3, "sqs": sqs, "stepfunctions": sfn, "ecs": ecs})
         for table in names.TABLES:
@@ -256,10 +257,11 @@ class EmbeddedStack:
             ),
         )
         dlq_url = sqs.create_queue(QueueName=names.WORK_DLQ.local_name)["QueueUrl"]
+        dead_letter_url = sqs.create_queue(QueueName=names.DEAD_LETTER_QUEUE.local_name)["QueueUrl"]
         claim_url = sqs.create_queue(QueueName=names.CLAIM_QUEUE.local_name, Attributes={"VisibilityTimeout": "30"})[
             "QueueUrl"
         ]
-        del dlq_url
+        self._work_dlq_url = dlq_url
         ses.create_email_identity(EmailIdentity=INBOUND_DOMAIN)
 
         cluster_arn = ecs.create_cluster(clusterName=names.WORKER_CLUSTER)["cluster"]["clusterArn"]
@@ -275,6 +277,7 @@ class EmbeddedStack:
             stateMachineArn=machine_arn,
             previewBaseUrl=preview_base,
             claimQueueUrl=claim_url,
+            deadLetterQueueUrl=dead_letter_url,
             clusterArn=cluster_arn,
         )
         task_definition_arn = ecs.register_task_definition(
@@ -290,7 +293,7 @@ class EmbeddedStack:
                     "memory": 2048,  # moto requires it even for Fargate
                     "essential": True,
                     "environment": [
-                        {"name": k, "value": v} for k, v in info.worker_env(self.worker_idle_seconds).items()
+                        {"name": k, "value": v} for k, v in info.worker_env(self.worker_idle_seconds, self.worker_heartbeat_seconds).items()
                     ],
                 }
             ],
@@ -306,6 +309,7 @@ class EmbeddedStack:
         substitutions = names.message_workflow_substitutions(
             table_names={t.placeholder: t.local_name for t in names.TABLES},
             claim_queue_url=claim_url,
+            dead_letter_queue_url=dead_letter_url,
             cluster_arn=cluster_arn,
             task_definition_arn=task_definition_arn,
             subnets=(subnets[0], subnets[1]),
@@ -331,9 +335,22 @@ class EmbeddedStack:
         while not self._stop.is_set():
             try:
                 self._ecs_tick(ecs)
+                self._consume_work_dlq()
             except Exception:  # the runner must outlive a bad tick; the next one retries
                 log.exception("local ECS runner tick failed")
             self._stop.wait(0.05)
+
+    def _consume_work_dlq(self) -> None:
+        """Plays the dead-letter consumer Lambda (an SQS event source on AWS)."""
+        from workflows.dead_letters import fail_waiting_execution
+
+        sqs = self.client("sqs")
+        for message in sqs.receive_message(
+            QueueUrl=self._work_dlq_url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
+        ).get("Messages", []):
+            count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0))
+            fail_waiting_execution(self.client("stepfunctions"), message["Body"], count)
+            sqs.delete_message(QueueUrl=self._work_dlq_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _ecs_tick(self, ecs: Any) -> None:
         assert self.info is not None
