@@ -209,6 +209,16 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from workflows.local import operations
+
+    info = _stack(args)
+    started = operations.redrive(info, None if args.all else args.execution)
+    text = "\n".join(f"redriven {s['from']} as {s['execution']}" for s in started)
+    _print(args, started, text or "nothing to redrive")
+    return EXIT_OK if started else EXIT_FAILED
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from workflows.local.bench import run_bench
 
@@ -266,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trace", parents=[common], help="the path an execution took")
     p.add_argument("execution", help="execution ARN or name")
     p.set_defaults(func=cmd_trace)
+    p = sub.add_parser("redrive", parents=[common], help="replay dead-lettered commands as new executions")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("execution", nargs="?", help="the dead-lettered execution's name or ARN")
+    target.add_argument("--all", action="store_true", help="every dead-lettered command")
+    p.set_defaults(func=cmd_redrive)
     p = sub.add_parser("bench", parents=[common], help="latency and memory figures on the embedded stack")
     p.add_argument("--sequential", type=int, default=10)
     p.add_argument("--concurrent", type=int, default=10)

@@ -205,6 +205,10 @@ class WorkerInterruptedError(WebOrdinaryError):
         )
 
 
+class WorkerAbandonedError(WebOrdinaryError):
+    """The worker lost its lease or the workflow gave up on the command; never reported to the workflow."""
+
+
 class WorkDeadLetteredError(WebOrdinaryError):
     """The command's queue message went to the work DLQ (no worker could take it); the DLQ consumer fails the
     waiting token with this so the execution takes its DeadLettered branch at once instead of timing out."""

@@ -25,6 +25,11 @@ class EventType(StrEnum):
     COMMAND_SUCCEEDED = "CommandSucceeded"
     COMMAND_FAILED = "CommandFailed"
     REPLY_SENT = "ReplySent"
+    WORKER_LOST = "WorkerLost"
+    COMMAND_RETRIED = "CommandRetried"
+    COMMAND_INTERRUPTED = "CommandInterrupted"
+    COMMAND_DEAD_LETTERED = "CommandDeadLettered"
+    COMMAND_REDRIVEN = "CommandRedriven"
 
 
 class StoredEvent(BaseModel):
@@ -126,6 +131,18 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
             message.error = str(data.get("Error", data.get("error", "")))
         case EventType.REPLY_SENT:
             _message(state, event).replied = True
+        case EventType.WORKER_LOST | EventType.COMMAND_RETRIED:
+            _message(state, event).status = "retrying"
+        case EventType.COMMAND_INTERRUPTED:
+            message = _message(state, event)
+            message.status = "interrupted"
+            message.error = str(data.get("Error", ""))
+        case EventType.COMMAND_DEAD_LETTERED:
+            message = _message(state, event)
+            message.status = "dead-lettered"
+            message.error = str(data.get("Error", ""))
+        case EventType.COMMAND_REDRIVEN:
+            _message(state, event).status = "redriven"
     return state
 
 

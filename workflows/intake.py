@@ -551,7 +551,13 @@ def _reject(deps: IntakeDeps, record: SesRecord, context: _Context, error: Rejec
             "notice": notice,
         },
     )
-    outcome = IntakeOutcome(accepted=False, messageId=context.ses_id, rejected=error.reason, status="REJECTED")
+    outcome = IntakeOutcome(
+        accepted=False,
+        messageId=context.ses_id,
+        projectId=None if project == "-" else project,
+        rejected=error.reason,
+        status="REJECTED",
+    )
     _remember_decision(deps, context.ses_id, outcome.model_dump(mode="json"))
     return outcome
 

@@ -29,6 +29,7 @@ from workflows.errors import (
     AttachmentTooLargeError,
     MalformedMailError,
     RejectedMailError,
+    TooLargeError,
     TooManyAttachmentsError,
 )
 
@@ -41,7 +42,7 @@ MAX_HTML_CHARS = 2_000_000  # HTML beyond this is not converted: the new text is
 MAX_SUBJECT_CHARS = 500
 # Reply detection looks at this much text (after quoted lines are gone) and at most this much of each line:
 # the header patterns backtrack, and an instruction cannot be longer than MAX_INSTRUCTION_CHARS anyway.
-REPLY_SCAN_CHARS = 2 * MAX_INSTRUCTION_CHARS
+REPLY_SCAN_CHARS = MAX_INSTRUCTION_CHARS + 2_000
 REPLY_SCAN_LINE_CHARS = 200
 QUOTE_MARK = "\ue000"  # stands where HTML conversion removed a quoted block (a private-use character)
 
@@ -145,13 +146,17 @@ def _sender(msg: Message) -> tuple[str, str, str]:
         header: Any = msg.get("From")
         addresses = list(getattr(header, "addresses", ()))
         found = [(str(a.addr_spec), str(a.display_name)) for a in addresses]
+        invalid = any(type(d).__name__ == "InvalidHeaderDefect" for d in getattr(header, "defects", ()))
     except Exception:
-        name, address = parseaddr(raw[0])
-        found = [(address, name)] if address else []
+        return "", "", "the From header could not be parsed"
     if len(found) != 1:
         return "", "", "the From header must hold exactly one address"
     address, name = found[0]
     address = address.strip().lower()
+    # "alice@example.com <mallory@evil.test>" parses as alice with a defect; the older parser (and other
+    # mail software) may read it otherwise. Who sent a mail must not depend on which parser asks.
+    if invalid or parseaddr(raw[0])[1].strip().lower() != address:
+        return "", "", "the From header is ambiguous"
     if not is_address(address):
         return "", "", "the From address is not a plain email address"
     return address, one_line(name, 100), ""
@@ -255,7 +260,7 @@ def read_headers(raw: bytes, own_domain: str = "") -> MailHeaders:
         return MailHeaders.model_validate(_headers(_message(raw, headers_only=True), own_domain))
     except RejectedMailError:
         raise
-    except (Exception, RecursionError) as exc:  # defence in depth: a parser bug must not crash the handler
+    except Exception as exc:  # defence in depth (RecursionError included): a parser bug must not crash intake
         raise MalformedMailError(f"the message headers could not be read ({type(exc).__name__})") from exc
 
 
@@ -506,7 +511,7 @@ def _attachments(parts: list[Message], limits: AttachmentLimits) -> tuple[tuple[
 def parse(raw: bytes, limits: AttachmentLimits | None = None, own_domain: str = "") -> ParsedMail:
     """The whole mail: headers, body text and attachments (decoded, classified, named, within limits)."""
     if len(raw) > MAX_RAW_BYTES:
-        raise MalformedMailError(f"the message is larger than {MAX_RAW_BYTES // 1024 // 1024} MB")
+        raise TooLargeError(f"The email is larger than {MAX_RAW_BYTES // 1024 // 1024} MB.")
     try:
         msg = _message(raw)
         facts = _headers(msg, own_domain)
@@ -516,7 +521,7 @@ def parse(raw: bytes, limits: AttachmentLimits | None = None, own_domain: str = 
         stored, skipped = _attachments(walker.attachments, limits or AttachmentLimits())
     except RejectedMailError:
         raise
-    except (Exception, RecursionError) as exc:  # defence in depth: a parser bug must not crash the handler
+    except Exception as exc:  # defence in depth (RecursionError included): a parser bug must not crash intake
         raise MalformedMailError(f"the message could not be read ({type(exc).__name__})") from exc
     return ParsedMail.model_validate({**facts, "text": text, "attachments": stored, "skipped": skipped})
 
@@ -764,14 +769,21 @@ _HEADER_LABEL = re.compile(
     r"předmět|sendt|til|emne|skickat|till|ämne|lähetetty|vastaanottaja|aihe)\s*:"
 )
 _LABEL_LINE = re.compile(r"^[*\s>]*[^\W\d][\w -]{0,20}:", re.UNICODE)
+_WHEN_OR_WHAT_LABEL = re.compile(
+    r"(?i)^[*\s>]*(?:sent|date|subject|отправлено|дата|тема|gesendet|datum|betreff|envoyé|objet|enviado|fecha|"
+    r"asunto|inviato|data|oggetto|verzonden|onderwerp|wysłano|temat|odesláno|předmět|sendt|emne|skickat|ämne|"
+    r"lähetetty|aihe)\s*:"
+)
 
 
 def _plausible_header(block: str) -> bool:
-    """mail-parser-reply treats any two "From:/To:"-like lines as a quoted header; "From: 9am / To: 5pm" in an
-    instruction is not one. A real one has an address, a "wrote", or at least three header lines."""
+    """Header patterns take any two "From:/To:"-like lines for a quoted message's header; "From: 9am / To: 5pm"
+    in an instruction is not one. A real one has an address, a "wrote", or a date or subject line among
+    its header lines."""
     if "@" in block or _ATTRIBUTION_VERB.search(block) or "original" in block.lower():
         return True
-    return sum(1 for line in block.split("\n") if _LABEL_LINE.match(line)) >= 3
+    lines = block.split("\n")
+    return sum(1 for line in lines if _LABEL_LINE.match(line)) >= 2 and any(_WHEN_OR_WHAT_LABEL.match(x) for x in lines)
 
 
 @functools.cache
@@ -800,7 +812,9 @@ def _first_header_line(lines: list[str]) -> int | None:
             break
         position = max(match.end(), position + 1)
     for index, line in enumerate(lines[: found if found is not None else len(lines)]):
-        if _FROM_LABEL.match(line) and any(_HEADER_LABEL.match(n) for n in lines[index + 1 : index + 4]):
+        following = lines[index + 1 : index + 4]
+        header_block = _FROM_LABEL.match(line) and any(_HEADER_LABEL.match(n) for n in following)
+        if header_block and _plausible_header("\n".join([line, *following])):
             return index
         # "--- On Wed, 4/4/12, bob@example.com wrote:" (Yahoo) and other attributions the patterns miss; a
         # "wrote" or an address is required, so "On Monday at 10:30 change the banner to:" stays.
@@ -844,7 +858,7 @@ def _until_quoted_message(lines: list[str]) -> list[str]:
 
 
 def _tidy(lines: list[str]) -> str:
-    lines = [line for line in lines if line != QUOTE_MARK]
+    lines = [line.replace(QUOTE_MARK, "") for line in lines if line != QUOTE_MARK]
     while lines and (not lines[-1].strip() or _SEPARATOR_LINE.match(lines[-1].strip())):
         lines.pop()
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
@@ -865,10 +879,12 @@ def extract_instruction(text: str) -> str:
     reply header (every client's style, many languages), without separators and signatures; a forwarded
     message is kept below it. May be longer than MAX_INSTRUCTION_CHARS (intake rejects that with an
     explanation rather than truncating)."""
+    # Quoted lines do not count towards the bound below, so look further than it, but not at megabytes.
+    text = text[: 20 * REPLY_SCAN_CHARS]
     text = re.sub(r"[\u200b\u200c\u200d\u2060\ufeff]", "", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = text.replace("\xa0", " ")
     lines = [line.rstrip() for line in _without_quotes(text.split("\n"))]
-    # Bound the work: an instruction is at most MAX_INSTRUCTION_CHARS, so twice that is plenty to look at.
+    # Bound the work: an instruction is at most MAX_INSTRUCTION_CHARS; past that, more text changes nothing.
     total, bounded = 0, []
     for line in lines:
         if total + len(line) >= REPLY_SCAN_CHARS:

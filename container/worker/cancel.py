@@ -13,6 +13,9 @@ class Interruption:
     by_message: str
     by_thread: str
     stop: bool = False  # the newer message is the STOP keyword: end the command, start nothing new
+    # The workflow stopped waiting for this worker (its lease or token is gone): another worker may already
+    # be in this checkout, so touch nothing, save nothing, report nothing.
+    abandon: bool = False
 
 
 class CommandCancelledError(Exception):

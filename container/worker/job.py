@@ -17,6 +17,7 @@ from workflows.errors import (
     ProjectConfigError,
     PushFailedError,
     WebOrdinaryError,
+    WorkerAbandonedError,
     WorkerInterruptedError,
 )
 from workflows.models import Command, CommandResult, CommandTimings, NormalisedMessage, Project
@@ -116,7 +117,8 @@ def wip_message(instruction: str, command: Command, interruption: Interruption) 
     return (
         f"WIP (interrupted): {_bounded(first, 52)}\n\n"
         f"Partial work of a request that was interrupted by message {interruption.by_message}.\n\n"
-        f"Thread: {command.threadId}\nMessage: {command.messageId}\nInterrupted-By: {interruption.by_message}"
+        # Not "Message:": that trailer marks a command's finished commit, which a retry would publish as is.
+        f"Thread: {command.threadId}\nWIP-For: {command.messageId}\nInterrupted-By: {interruption.by_message}"
     )
 
 
@@ -177,6 +179,8 @@ def run_command(
             preview_url = publisher.publish(site_dir, project.projectId, command.threadId)
             workspace.push(command.branch)
     except CommandCancelledError as stopped:
+        if stopped.interruption.abandon:
+            raise WorkerAbandonedError(str(stopped)) from None
         raise save_partial_work(workspace, message, command, exclude, stopped.interruption) from None
     finally:
         workspace.close()

@@ -12,9 +12,10 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import UTC, datetime
 from collections import deque
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -23,15 +24,16 @@ from container.worker.job import run_command
 from container.worker.preview import S3PreviewPublisher
 from workflows import names
 from workflows.aws import client
+from workflows.commands import is_stop
 from workflows.errors import (
     ProjectConfigError,
     WebOrdinaryError,
+    WorkerAbandonedError,
     WorkerInterruptedError,
     WorkerReleasedError,
     asl_error_name,
     describe,
 )
-from workflows.commands import is_stop
 from workflows.models import ClaimRequest, Command, CommandResult, NormalisedMessage, Project, WorkerReady, WorkItem
 from workflows.settings import Tables, WorkerSettings
 
@@ -73,7 +75,7 @@ class Worker:
     # --- ownership ------------------------------------------------------------------------------------------
 
     def _queue_url(self, project_id: str, user_id: str) -> str:
-        attributes = {"VisibilityTimeout": "60", "MessageRetentionPeriod": "86400"}
+        attributes = {"VisibilityTimeout": "60", "MessageRetentionPeriod": "86400", "SqsManagedSseEnabled": "true"}
         if self.settings.work_dlq_arn:
             attributes["RedrivePolicy"] = json.dumps(
                 {
@@ -210,12 +212,12 @@ class Worker:
         if not self.renew(project_id, user_id):
             log.warning("lost ownership of %s#%s", project_id, user_id)
             self._lost_ownership.set()
-            self._cancel.cancel(Interruption(by_message="lease-lost", by_thread=""))
+            self._cancel.cancel(Interruption(by_message="lease-lost", by_thread="", abandon=True))
 
     def _forget(self, work: WorkItem) -> None:
         with self._lock:
             if work is self._current:
-                self._cancel.cancel(Interruption(by_message="token-expired", by_thread=""))
+                self._cancel.cancel(Interruption(by_message="token-expired", by_thread="", abandon=True))
                 self._abandoned = True
             for queue in (self._urgent, self._later):
                 if work in queue:
@@ -287,6 +289,8 @@ class Worker:
         done = threading.Event()
         watcher = threading.Thread(target=self._watch, args=(queue_url, done), name="watch", daemon=True)
         watcher.start()
+        message: NormalisedMessage | None = None
+        carried = self._carried.pop(command.messageId, "")
         try:
             message = self._message(command.messageKey)
             if is_stop(message.instruction):
@@ -302,10 +306,13 @@ class Worker:
                     ),
                     identity=(self.settings.git_author_name, self.settings.git_author_email),
                     cancel=self._cancel,
-                    carried_over=self._carried.pop(command.messageId, ""),
+                    carried_over=carried,
                 )
+        except WorkerAbandonedError:
+            log.warning("abandoned command %s: the workflow moved on", command.messageId)
+            return
         except WorkerInterruptedError as exc:
-            self._after_interruption(work, message.instruction, exc)
+            self._after_interruption(work, message.instruction if message else "", carried, exc)
             return
         except WebOrdinaryError as exc:
             log.info("command failed: %s: %s", type(exc).__name__, exc)
@@ -323,16 +330,14 @@ class Worker:
         if not self._abandoned:
             self._succeed(work.taskToken, result.model_dump_json())
 
-    def _after_interruption(self, work: WorkItem, instruction: str, exc: WorkerInterruptedError) -> None:
+    def _after_interruption(self, work: WorkItem, instruction: str, carried: str, exc: WorkerInterruptedError) -> None:
         detail = json.loads(str(exc))
         log.info("command %s interrupted: %s", work.command.messageId, detail["text"])
-        if self._abandoned or detail["interruptedBy"] in {"lease-lost", "token-expired"}:
-            return  # the workflow has already moved on; it must not hear from this worker again
         if detail["stop"]:
             self._stopped = (instruction, detail)
         elif detail["sameThread"]:
-            # The newer command of this thread continues this one: hand it the interrupted instruction.
-            carried = self._carried.pop(work.command.messageId, "")
+            # The newer command of this thread continues this one: hand it the interrupted instruction (and
+            # whatever this one had itself carried over from an earlier interruption).
             self._carried[detail["interruptedBy"]] = "\n".join(filter(None, [instruction, carried]))
         self._fail(work.taskToken, exc)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from workflows.local.stack import EmbeddedStack, StackInfo
+from workflows.names import WorkflowTuning
 
 
 @pytest.fixture(scope="session")
@@ -14,7 +15,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     """One embedded stack for the whole session (moto's port and patches are process-wide)."""
     saved = dict(os.environ)
     state = tmp_path_factory.mktemp("stack")
-    embedded = EmbeddedStack(state_dir=state, warm_pool_size=1, worker_idle_seconds=30)
+    # Short heartbeats so lost workers are noticed in seconds, not minutes.
+    embedded = EmbeddedStack(
+        state_dir=state,
+        warm_pool_size=1,
+        worker_idle_seconds=30,
+        worker_heartbeat_seconds=1,
+        tuning=WorkflowTuning(command_heartbeat_seconds=6, claim_timeout_seconds=2, max_attempts=3),
+    )
     embedded.start()
     try:
         yield embedded

@@ -206,3 +206,43 @@ def trace(sfn: Any, execution_arn: str) -> dict[str, Any]:
         "error": described.get("error"),
         "cause": described.get("cause"),
     }
+
+
+def redrive(info: StackInfo, execution: str | None = None) -> list[dict[str, Any]]:
+    """Replay dead-lettered commands (all, or the one of ``execution``) as new executions, each recorded in
+    its thread as CommandRedriven. Returns what was started."""
+    from workflows.aws import client
+    from workflows.dead_letters import redrive_input
+    from workflows.events import EventType
+
+    sqs, sfn = client("sqs"), client("stepfunctions")
+    log = EventLog(client("dynamodb"), names.EVENTS_TABLE.local_name)
+    started: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=info.deadLetterQueueUrl, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            return started
+        for message in messages:
+            dead = json.loads(message["Body"])
+            if execution is not None and execution not in {dead.get("execution"), dead.get("executionArn")}:
+                sqs.change_message_visibility(
+                    QueueUrl=info.deadLetterQueueUrl, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+                continue
+            replay, name = redrive_input(dead)
+            log.append(
+                replay.threadId,
+                f"{replay.messageId}#{EventType.COMMAND_REDRIVEN}#{replay.redrive}",
+                EventType.COMMAND_REDRIVEN,
+                {"from": dead.get("execution"), "to": name, "failure": dead.get("failure", {})},
+                execution=name,
+            )
+            arn = sfn.start_execution(stateMachineArn=info.stateMachineArn, name=name, input=replay.model_dump_json())[
+                "executionArn"
+            ]
+            sqs.delete_message(QueueUrl=info.deadLetterQueueUrl, ReceiptHandle=message["ReceiptHandle"])
+            started.append({"from": dead.get("execution"), "execution": name, "executionArn": arn})
+        if execution is not None and started:
+            return started

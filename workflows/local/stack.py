@@ -293,7 +293,8 @@ class EmbeddedStack:
                     "memory": 2048,  # moto requires it even for Fargate
                     "essential": True,
                     "environment": [
-                        {"name": k, "value": v} for k, v in info.worker_env(self.worker_idle_seconds, self.worker_heartbeat_seconds).items()
+                        {"name": k, "value": v}
+                        for k, v in info.worker_env(self.worker_idle_seconds, self.worker_heartbeat_seconds).items()
                     ],
                 }
             ],

@@ -1,0 +1,113 @@
+"""CloudFront in front of the private preview bucket (origin access control: only this distribution reads it)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from cdk.parts import nag
+from workflows import names
+
+# Sites link to directories (`/about/`); S3 has objects. Map both `/x/` and `/x` (no extension) to index.html.
+_INDEX_REWRITE = """\
+function handler(event) {
+  var request = event.request;
+  var uri = request.uri;
+  if (uri.endsWith('/')) {
+    request.uri = uri + 'index.html';
+  } else if (uri.split('/').pop().indexOf('.') === -1) {
+    request.uri = uri + '/index.html';
+  }
+  return request;
+}
+"""
+
+
+class Previews(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        access_logs: s3.IBucket,
+        domain: str | None,
+        certificate_arn: str | None,
+        base_url: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        index_rewrite = cloudfront.Function(
+            self,
+            "IndexRewrite",
+            code=cloudfront.FunctionCode.from_inline(_INDEX_REWRITE),
+            runtime=cloudfront.FunctionRuntime.JS_2_0,
+            comment="WebOrdinary previews: directory URLs to index.html",
+        )
+        # The worker uploads with Cache-Control: no-cache (a preview changes under the same URL with every
+        # message); honour it, and cache anything else briefly.
+        cache_policy = cloudfront.CachePolicy(
+            self,
+            "CachePolicy",
+            comment="WebOrdinary previews: honour origin Cache-Control, short default",
+            min_ttl=Duration.seconds(0),
+            default_ttl=Duration.minutes(1),
+            max_ttl=Duration.hours(1),
+            enable_accept_encoding_gzip=True,
+            enable_accept_encoding_brotli=True,
+        )
+        certificate = (
+            acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn) if certificate_arn else None
+        )
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Distribution",
+            comment="WebOrdinary previews",
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.S3BucketOrigin.with_origin_access_control(bucket),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                cache_policy=cache_policy,
+                response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+                function_associations=[
+                    cloudfront.FunctionAssociation(
+                        function=index_rewrite, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
+                    )
+                ],
+            ),
+            domain_names=[domain] if domain else None,
+            certificate=certificate,
+            # Only a custom certificate can raise the TLS floor; the default one is fixed by CloudFront (CFR4 below).
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if certificate else None,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            enable_logging=True,
+            log_bucket=access_logs,
+            log_file_prefix="cloudfront/",
+        )
+        self.domain_name = domain or self.distribution.distribution_domain_name
+        # The worker replies with {base}/{project}/{thread}/index.html (WorkerSettings.preview_url); objects live
+        # under previews/{project}/{thread}/, which CloudFront serves at the same path.
+        self.base_url = base_url or f"https://{self.domain_name}/{names.PREVIEW_PREFIX.rstrip('/')}"
+
+        nag.acknowledge(
+            self.distribution,
+            "AwsSolutions-CFR1",
+            "Previews are shown to site owners wherever they are; there is no audience to restrict by country.",
+        )
+        nag.acknowledge(
+            self.distribution,
+            "AwsSolutions-CFR2",
+            "Previews are static files read by a handful of people per thread; a WAF web ACL would cost more than "
+            "the traffic and there is no application behind the distribution to protect.",
+        )
+        if certificate is None:
+            nag.acknowledge(
+                self.distribution,
+                "AwsSolutions-CFR4",
+                "Without previewDomain the distribution uses the default *.cloudfront.net certificate, whose "
+                "security policy CloudFront fixes at TLSv1; set previewDomain/previewCertificateArn for TLSv1.2.",
+            )

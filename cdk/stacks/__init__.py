@@ -1,0 +1,1 @@
+"""The app's stacks (one: :class:`cdk.stacks.webordinary.WebOrdinaryStack`)."""

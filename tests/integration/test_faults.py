@@ -1,0 +1,368 @@
+"""Fault injection on the embedded stack: real ASL, real worker processes, real git. Every way a command can
+end is a branch of the workflow; each test breaks something on purpose and checks the event log, the git
+branch, the preview and the outbox."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+
+from tests.conftest import FIXTURES
+from workflows import names, projects
+from workflows.aws import client
+from workflows.local import operations
+from workflows.local.demo import create_demo_repository
+from workflows.local.stack import EmbeddedStack, StackInfo
+
+pytestmark = pytest.mark.integration
+OWNER = "owner@example.com"
+SLOW_EDIT = FIXTURES / "editors" / "slow_edit.py"
+
+
+def add_project(
+    info: StackInfo, name: str, repo: Path, editor: str = "replace", senders: list[str] | None = None
+) -> None:
+    project = projects.make_project(
+        name, str(repo), senders or [OWNER], editor=editor, build_command="python3 build.py", output_dir="dist"
+    )
+    projects.save_project(client("dynamodb"), names.PROJECTS_TABLE.local_name, project)
+
+
+def mail(to: str, instruction: str, *, thread: str | None = None, sender: str = OWNER) -> tuple[bytes, str]:
+    msg = EmailMessage()
+    msg["From"] = sender
+    local, _, domain = to.partition("@")
+    msg["To"] = f"{local}+{thread}@{domain}" if thread else to
+    msg["Subject"] = "Site change"
+    message_id = make_msgid(domain="example.com")
+    msg["Message-ID"] = message_id
+    msg.set_content(instruction + "\n")
+    return bytes(msg), message_id
+
+
+def deliver(info: StackInfo, to: str, instruction: str, **kw: Any) -> operations.IntakeOutcome:
+    raw, _ = mail(to, instruction, **kw)
+    outcome = operations.deliver_email(info, raw, ses_id=f"fault-{time.time_ns()}")
+    assert outcome.accepted and outcome.executionArn, outcome
+    return outcome
+
+
+def finish(arn: str, timeout: float = 150) -> dict[str, Any]:
+    return operations.wait_for_execution(client("stepfunctions"), arn, timeout=timeout)
+
+
+def states(arn: str) -> list[str]:
+    return [s["state"] for s in operations.trace(client("stepfunctions"), arn)["steps"]]
+
+
+def events(thread: str) -> list[Any]:
+    return operations.thread_events(client("dynamodb"), thread)
+
+
+def replies(info: StackInfo, thread: str) -> list[dict[str, Any]]:
+    return [r for r in operations.outbox(info) if r["threadId"] == thread]
+
+
+def owner_process(stack: EmbeddedStack, project: str, user: str) -> Any:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        item = (
+            client("dynamodb")
+            .get_item(
+                TableName=names.OWNERSHIP_TABLE.local_name, Key={"ownerKey": {"S": names.owner_key(project, user)}}
+            )
+            .get("Item")
+        )
+        if item:
+            worker_id = item["workerId"]["S"]
+            for worker in stack.workers.values():
+                if worker_id == f"task-{worker.task_arn.rsplit('/', 1)[-1][:12]}":
+                    return worker.process
+        time.sleep(0.1)
+    raise AssertionError("no owner process found")
+
+
+def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_worker_killed_mid_edit_is_noticed_retried_and_its_work_kept(
+    stack: EmbeddedStack, info: StackInfo, tmp_path: Path
+) -> None:
+    repo = create_demo_repository(tmp_path)
+    marker = tmp_path / "slept"
+    add_project(info, "killed", repo, editor=f"command:python3 {SLOW_EDIT} --sleep 60 --once-marker {marker}")
+    outcome = deliver(info, "killed@mail.webordinary.test", 'Please replace "Call us" with "Ring us".')
+    wait_for(marker.exists, what="the editor to start")
+    time.sleep(0.5)
+    user = projects.user_id_for(OWNER)
+    victim = owner_process(stack, "killed", user)
+    lost_at = time.monotonic()
+    victim.send_signal(signal.SIGKILL)
+
+    described = finish(outcome.executionArn)
+    assert described["status"] == "SUCCEEDED", states(outcome.executionArn)
+    recovered_in = time.monotonic() - lost_at
+    types = [e.type for e in events(outcome.threadId)]
+    assert types.count("WorkerLost") == 1 and types[-2:] == ["CommandSucceeded", "ReplySent"]
+    assert types.index("WorkerLost") < types.index("CommandSucceeded")
+    assert "Release the lost worker" in states(outcome.executionArn)
+    branch = git.Repo(repo).commit(f"thread-{outcome.threadId}")
+    assert b"Ring us" in (branch.tree / "src" / "index.html").data_stream.read()
+    # The lost worker's uncommitted partial work survived on the workspace and was committed, not dropped.
+    history = [c.message for c in git.Repo(repo).iter_commits(f"thread-{outcome.threadId}")]
+    assert any("recovered uncommitted work" in str(m) for m in history)
+    assert len(replies(info, outcome.threadId)) == 1
+    print(f"worker-loss recovery: {recovered_in:.1f} s")
+
+
+def test_worker_frozen_past_its_heartbeat_is_replaced_and_cannot_interfere(
+    stack: EmbeddedStack, info: StackInfo, tmp_path: Path
+) -> None:
+    repo = create_demo_repository(tmp_path)
+    marker = tmp_path / "slept"
+    add_project(info, "frozen", repo, editor=f"command:python3 {SLOW_EDIT} --sleep 20 --once-marker {marker}")
+    outcome = deliver(info, "frozen@mail.webordinary.test", 'Please replace "Call us" with "Phone us".')
+    wait_for(marker.exists, what="the editor to start")
+    frozen = owner_process(stack, "frozen", projects.user_id_for(OWNER))
+    frozen.send_signal(signal.SIGSTOP)
+    try:
+        described = finish(outcome.executionArn)
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    assert described["status"] == "SUCCEEDED", states(outcome.executionArn)
+    head = git.Repo(repo).commit(f"thread-{outcome.threadId}").hexsha
+    time.sleep(4)  # the thawed worker notices it lost its lease and token, and must not push anything
+    assert git.Repo(repo).commit(f"thread-{outcome.threadId}").hexsha == head
+    assert [e.type for e in events(outcome.threadId)].count("WorkerLost") == 1
+    assert len(replies(info, outcome.threadId)) == 1
+
+
+def test_push_failing_twice_then_succeeding_is_retried_without_a_second_commit(info: StackInfo, tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path)
+    counter = tmp_path / "push-attempts"
+    hook = repo / "hooks" / "pre-receive"
+    hook.write_text(
+        f"#!/bin/sh\nn=$(cat {counter} 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > {counter}\n"
+        '[ "$n" -gt 2 ] || { echo "remote busy, try again" >&2; exit 1; }\n'
+    )
+    hook.chmod(0o755)
+    add_project(info, "flaky", repo)
+    outcome = deliver(info, "flaky@mail.webordinary.test", 'replace "Call us" with "Ring us"')
+    described = finish(outcome.executionArn)
+    assert described["status"] == "SUCCEEDED", states(outcome.executionArn)
+    assert counter.read_text().strip() == "3"
+    branch = f"thread-{outcome.threadId}"
+    commits = list(git.Repo(repo).iter_commits(f"main..{branch}"))
+    assert len(commits) == 1  # retried pushes re-published the same commit, never edited twice
+    assert json.loads(described["output"])["result"]["commit"] == commits[0].hexsha
+    assert len(replies(info, outcome.threadId)) == 1
+
+
+def test_an_editor_that_fails_every_time_gets_a_plain_reply_with_its_log(info: StackInfo, tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path)
+    add_project(info, "broken", repo, editor="command:echo 'agent: cannot parse the page' >&2; exit 3")
+    outcome = deliver(info, "broken@mail.webordinary.test", "Make the header blue")
+    described = finish(outcome.executionArn)
+    assert described["status"] == "FAILED" and described["error"] == "CommandFailed"
+    evs = events(outcome.threadId)
+    assert [e.type for e in evs][-2:] == ["CommandFailed", "ReplySent"]
+    assert evs[-2].data["Error"] == "EditorFailedError"
+    (reply,) = replies(info, outcome.threadId)
+    assert "exit status 3" in reply["text"] and "cannot parse the page" in reply["text"]
+    assert f"thread-{outcome.threadId}" not in [h.name for h in git.Repo(repo).heads]
+
+
+def test_a_worker_that_dies_every_time_is_dead_lettered_then_redriven(info: StackInfo, tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path)
+    # The editor kills the worker that runs it: every attempt loses its worker.
+    add_project(info, "doomed", repo, editor="command:kill -9 $PPID")
+    outcome = deliver(info, "doomed@mail.webordinary.test", 'replace "Call us" with "Ring us"')
+    described = finish(outcome.executionArn, timeout=240)
+    assert described["status"] == "FAILED" and described["error"] == "CommandDeadLettered"
+    types = [e.type for e in events(outcome.threadId)]
+    assert types.count("WorkerLost") == 3 and types[-2:] == ["CommandDeadLettered", "ReplySent"]
+    (reply,) = replies(info, outcome.threadId)
+    assert "Nothing is lost" in reply["text"]
+
+    add_project(info, "doomed", repo)  # the operator fixes the project's editor, then redrives
+    redriven = operations.redrive(info, described["name"])
+    assert [r["from"] for r in redriven] == [described["name"]]
+    assert redriven[0]["execution"] == described["name"] + "-r1"
+    again = finish(redriven[0]["executionArn"])
+    assert again["status"] == "SUCCEEDED", states(redriven[0]["executionArn"])
+    types = [e.type for e in events(outcome.threadId)]
+    assert "CommandRedriven" in types and types[-2:] == ["CommandSucceeded", "ReplySent"]
+    assert len(replies(info, outcome.threadId)) == 2  # one outcome per execution: dead-lettered, then done
+    assert operations.redrive(info) == []  # nothing left on the dead-letter queue
+
+
+def test_the_same_message_delivered_five_times_at_once_runs_once(info: StackInfo, tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path)
+    add_project(info, "fivefold", repo)
+    raw, _ = mail("fivefold@mail.webordinary.test", 'replace "Call us" with "Ring us"')
+    results: list[operations.IntakeOutcome] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(operations.deliver_email(info, raw, ses_id="ses-five")))
+        for _ in range(5)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r.executionArn for r in results}) == 1
+    described = finish(results[0].executionArn)
+    assert described["status"] == "SUCCEEDED"
+    assert len(replies(info, results[0].threadId)) == 1
+    executions = client("stepfunctions").list_executions(stateMachineArn=info.stateMachineArn)["executions"]
+    assert [e["name"] for e in executions].count(described["name"]) == 1
+
+
+def test_ten_workers_racing_for_one_claim_leave_exactly_one_owner(info: StackInfo) -> None:
+    from container.worker.runtime import Worker
+    from workflows.settings import Tables, WorkerSettings
+
+    settings = WorkerSettings.from_env(info.worker_env(30, 1) | {"WEBORDINARY_WORKER_ID": "x"})
+    workers = [Worker(settings.model_copy(update={"worker_id": f"racer-{i}"}), Tables()) for i in range(10)]
+    barrier = threading.Barrier(10)
+    answers: list[Any] = []
+
+    def race(worker: Worker) -> None:
+        barrier.wait()
+        answers.append(worker.claim("race", "alice-000000"))
+
+    threads = [threading.Thread(target=race, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [a for a in answers if a.claimed]
+    assert len(winners) == 1
+    assert {a.workerId for a in answers} == {winners[0].workerId}  # the losers point at the winner
+    assert len({a.queueUrl for a in answers}) == 1
+
+
+def test_a_burst_of_five_messages_on_one_thread_loses_nothing(info: StackInfo, tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path)
+    add_project(info, "burst", repo, editor=f"command:python3 {SLOW_EDIT} --sleep 4")
+    to = "burst@mail.webordinary.test"
+    first = deliver(info, to, 'replace "Harbour" with "Harbor"')
+    thread = first.threadId
+    wait_for(lambda: "CommandDispatched" in [e.type for e in events(thread)], what="the first dispatch")
+    time.sleep(1)
+    later = []
+    for i, (old, new) in enumerate([("bread", "loaves"), ("morning", "day"), ("cake", "tart"), ("Quay", "Pier")]):
+        later.append(deliver(info, to, f'replace "{old}" with "{new}"', thread=thread))
+        time.sleep(0.6 if i < 3 else 0)
+    outcomes = [finish(o.executionArn, timeout=240) for o in [first, *later]]
+
+    statuses = [o["status"] for o in outcomes]
+    assert statuses == ["SUCCEEDED"] * 5, [states(o.executionArn) for o in [first, *later]]
+    ends = [states(o.executionArn)[-1] for o in [first, *later]]
+    assert ends[-1] == "Done" and set(ends[:-1]) <= {"Superseded", "Done"} and "Superseded" in ends
+    evs = events(thread)
+    for o in [first, *later]:  # every message accounted for: received, one outcome, one reply
+        mine = [e.type for e in evs if e.eventId.startswith(o.messageId + "#")]
+        assert mine[0] == "MessageReceived" and mine[-1] == "ReplySent"
+        assert sum(t in {"CommandSucceeded", "CommandInterrupted", "CommandFailed"} for t in mine) == 1
+    assert len(replies(info, thread)) == 5
+    bare = git.Repo(repo)
+    branch = f"thread-{thread}"
+    assert all(len(c.parents) == 1 for c in bare.iter_commits(f"main..{branch}"))  # linear history
+    tree = bare.commit(branch).tree
+    for blob in tree.traverse():
+        if blob.type == "blob":  # type: ignore[union-attr]
+            assert b"<<<<<<<" not in blob.data_stream.read()  # type: ignore[union-attr]
+    index = (tree / "src" / "index.html").data_stream.read()
+    assert b"Harbor" in index and b"loaves" in index and b"day" in index and b"tart" in index
+
+
+def test_stop_ends_the_running_command_keeps_its_work_and_starts_nothing(info: StackInfo, tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path)
+    add_project(info, "halt", repo, editor=f"command:python3 {SLOW_EDIT} --sleep 30")
+    to = "halt@mail.webordinary.test"
+    running = deliver(info, to, 'replace "Call us" with "Ring us"')
+    wait_for(lambda: "CommandDispatched" in [e.type for e in events(running.threadId)], what="dispatch")
+    time.sleep(1.5)
+    stop_sent = time.monotonic()
+    stop = deliver(info, to, "STOP", thread=running.threadId)
+    first, second = finish(running.executionArn), finish(stop.executionArn)
+    stopped_in = time.monotonic() - stop_sent
+    assert states(running.executionArn)[-1] == "Superseded" and states(stop.executionArn)[-1] == "Stopped"
+    assert first["status"] == second["status"] == "SUCCEEDED"
+    interrupted = next(e for e in events(running.threadId) if e.type == "CommandInterrupted")
+    detail = json.loads(interrupted.data["Cause"])
+    assert detail["stop"] and detail["wipCommit"] and detail["pushed"]
+    wip = git.Repo(repo).commit(f"thread-{running.threadId}")
+    assert wip.hexsha == detail["wipCommit"] and "WIP (interrupted)" in str(wip.message)
+    assert b"working on" in (wip.tree / "src" / "notes.txt").data_stream.read()
+    texts = {r["text"].split("\n")[0] for r in replies(info, running.threadId)}
+    assert len(replies(info, running.threadId)) == 2 and any("Stopped" in t for t in texts)
+    print(f"STOP to outcome: {stopped_in:.1f} s")
+
+
+def test_a_newer_message_in_another_thread_pauses_and_then_resumes(info: StackInfo, tmp_path: Path) -> None:
+    repo = create_demo_repository(tmp_path)
+    add_project(info, "juggle", repo, editor=f"command:python3 {SLOW_EDIT} --sleep 5")
+    to = "juggle@mail.webordinary.test"
+    older = deliver(info, to, 'replace "Call us" with "Ring us"')
+    wait_for(lambda: "CommandDispatched" in [e.type for e in events(older.threadId)], what="dispatch")
+    time.sleep(1)
+    newer = deliver(info, to, 'replace "Fresh" with "Warm"')  # a new thread, same owner
+    assert newer.threadId != older.threadId
+    a, b = finish(older.executionArn, timeout=200), finish(newer.executionArn, timeout=200)
+    assert a["status"] == b["status"] == "SUCCEEDED"
+    assert states(older.executionArn)[-1] == "Done" and "Resume after the newer command" in states(older.executionArn)
+    older_types = [e.type for e in events(older.threadId)]
+    assert "CommandInterrupted" in older_types and older_types[-2:] == ["CommandSucceeded", "ReplySent"]
+    assert len(replies(info, older.threadId)) == 1 and len(replies(info, newer.threadId)) == 1
+    bare = git.Repo(repo)
+    assert b"Ring us" in (bare.commit(f"thread-{older.threadId}").tree / "src" / "index.html").data_stream.read()
+    assert b"Warm" in (bare.commit(f"thread-{newer.threadId}").tree / "src" / "index.html").data_stream.read()
+    assert b"Ring us" not in (bare.commit(f"thread-{newer.threadId}").tree / "src" / "index.html").data_stream.read()
+
+
+def test_transient_dynamodb_write_failures_are_retried_and_recorded_once(
+    info: StackInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+    from moto.dynamodb.models import DynamoDBBackend
+
+    repo = create_demo_repository(tmp_path)
+    add_project(info, "throttled", repo)
+    original = DynamoDBBackend.put_item
+    failures = {"left": 4}
+    lock = threading.Lock()
+
+    def flaky_put_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        if table_name == names.EVENTS_TABLE.local_name:
+            with lock:
+                if failures["left"] > 0:
+                    failures["left"] -= 1
+                    raise DynamodbException(
+                        ERROR_TYPE_PREFIX + "ProvisionedThroughputExceededException",
+                        "Rate of requests exceeds the limit",
+                    )
+        return original(self, table_name, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "put_item", flaky_put_item)
+    outcome = deliver(info, "throttled@mail.webordinary.test", 'replace "Call us" with "Ring us"')
+    described = finish(outcome.executionArn)
+    assert described["status"] == "SUCCEEDED", states(outcome.executionArn)
+    assert failures["left"] == 0
+    types = [e.type for e in events(outcome.threadId)]
+    assert len(types) == len(set(types))  # each fact once, despite the retries
+    assert types[0] == "MessageReceived" and types[-1] == "ReplySent"
+    assert len(replies(info, outcome.threadId)) == 1
