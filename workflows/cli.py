@@ -187,7 +187,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if not arn.startswith("arn:"):
         arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{names.MESSAGE_WORKFLOW.local_name}:{arn}"
     traced = operations.trace(client("stepfunctions"), arn)
-    lines = [f"{traced['name']}  {traced['status']}  ({traced['historyEvents']} history events)"]
+    lines = [
+        f"{traced['name']}  {traced['status']}  ({traced['historyEvents']} history events)",
+        "path: " + " -> ".join(traced["path"]),
+        "",
+    ]
     for step in traced["steps"]:
         mark = "ok" if step["outcome"] == "ok" else step["outcome"]
         lines.append(f"  {step['enteredMs']:>6} ms  {step['state']:<34} {mark}")
@@ -222,7 +226,9 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from workflows.local.bench import run_bench
 
-    report = run_bench(_state_dir(args), sequential=args.sequential, concurrent=args.concurrent)
+    report = run_bench(
+        _state_dir(args), sequential=args.sequential, concurrent=args.concurrent, load=args.load, pairs=args.pairs
+    )
     _print(args, report, report["text"])
     return EXIT_OK if report["ok"] else EXIT_FAILED
 
@@ -284,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", parents=[common], help="latency and memory figures on the embedded stack")
     p.add_argument("--sequential", type=int, default=10)
     p.add_argument("--concurrent", type=int, default=10)
+    p.add_argument("--load", type=int, default=100, help="messages in the load run with interrupts (0: skip)")
+    p.add_argument("--pairs", type=int, default=20, help="project+user pairs in the load run")
     p.set_defaults(func=cmd_bench)
     return parser
 

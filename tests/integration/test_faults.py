@@ -20,12 +20,12 @@ from tests.conftest import FIXTURES
 from workflows import names, projects
 from workflows.aws import client
 from workflows.local import operations
+from workflows.local.agents import SLOW_EDIT
 from workflows.local.demo import create_demo_repository
 from workflows.local.stack import EmbeddedStack, StackInfo
 
 pytestmark = pytest.mark.integration
 OWNER = "owner@example.com"
-SLOW_EDIT = FIXTURES / "editors" / "slow_edit.py"
 
 
 def add_project(

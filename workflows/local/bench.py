@@ -9,6 +9,7 @@ import os
 import statistics
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from workflows import names, projects
 from workflows.aws import client
 from workflows.local import operations
+from workflows.local.agents import SLOW_EDIT
 from workflows.local.demo import create_demo_repository, demo_email
 from workflows.local.stack import EmbeddedStack, StackInfo
 
@@ -96,8 +98,137 @@ def _summary(label: str, runs: list[dict[str, Any]], wall: float) -> dict[str, A
     }
 
 
-def run_bench(state_dir: Path, sequential: int = 10, concurrent: int = 10) -> dict[str, Any]:
-    stack = EmbeddedStack(state_dir=state_dir, warm_pool_size=1, worker_idle_seconds=60)
+def _events_of(thread: str) -> list[Any]:
+    return operations.thread_events(client("dynamodb"), thread)
+
+
+def _wait(predicate: Any, timeout: float = 120) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError("benchmark step did not happen in time")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _add(info: StackInfo, name: str, senders: list[str], editor: str) -> None:
+    repo = create_demo_repository(Path(info.stateDir) / "repos" / name)
+    project = projects.make_project(name, str(repo), senders, editor=editor, build_command="python3 build.py")
+    projects.save_project(client("dynamodb"), names.PROJECTS_TABLE.local_name, project)
+
+
+def _send(info: StackInfo, project: str, instruction: str, sender: str, thread: str | None = None) -> Any:
+    to = f"{project}+{thread}@{info.inboundDomain}" if thread else f"{project}@{info.inboundDomain}"
+    raw = demo_email(to, instruction=instruction, sender=sender).replace(
+        b"Subject: Change the phone wording", f"Subject: bench {time.time_ns()}".encode()
+    )
+    return operations.deliver_email(info, raw, ses_id=f"bench-{time.time_ns()}")
+
+
+def measure_interrupt_latency(info: StackInfo, runs: int = 3) -> list[float]:
+    """Newer message received -> the old agent stopped, its partial work committed and pushed (the
+    CommandInterrupted event is recorded right after)."""
+    _add(info, "interrupts", ["owner@example.com"], f"command:python3 {SLOW_EDIT} --sleep 60")
+    latencies = []
+    for n in range(runs):
+        first = _send(info, "interrupts", f'replace "Call us" with "Ring us {n}"', "owner@example.com")
+        thread = first.threadId
+        _wait(lambda: "CommandDispatched" in [e.type for e in _events_of(thread)])  # noqa: B023 (waited on at once)
+        time.sleep(1.0)  # let the agent get going
+        started = time.monotonic()
+        second = _send(info, "interrupts", "STOP", "owner@example.com", thread=first.threadId)
+        _wait(lambda: "CommandInterrupted" in [e.type for e in _events_of(thread)])  # noqa: B023
+        latencies.append(time.monotonic() - started)
+        for outcome in (first, second):
+            operations.wait_for_execution(client("stepfunctions"), outcome.executionArn, 120)
+    return latencies
+
+
+def measure_worker_loss_recovery(stack: EmbeddedStack, info: StackInfo) -> dict[str, float]:
+    """Kill -9 the worker mid-edit: time to notice (WorkerLost) and to finish on a new worker."""
+    import signal
+
+    marker = Path(info.stateDir) / "loss-marker"
+    _add(info, "loss", ["owner@example.com"], f"command:python3 {SLOW_EDIT} --sleep 60 --once-marker {marker}")
+    outcome = _send(info, "loss", 'replace "Call us" with "Ring us"', "owner@example.com")
+    _wait(marker.exists)
+    time.sleep(0.5)
+    owner = client("dynamodb").get_item(
+        TableName=names.OWNERSHIP_TABLE.local_name,
+        Key={"ownerKey": {"S": names.owner_key("loss", projects.user_id_for("owner@example.com"))}},
+    )["Item"]["workerId"]["S"]
+    victim = next(w for w in stack.workers.values() if owner.endswith(w.task_arn.rsplit("/", 1)[-1][:12]))
+    killed = time.monotonic()
+    victim.process.send_signal(signal.SIGKILL)
+    noticed = _wait(lambda: "WorkerLost" in [e.type for e in _events_of(outcome.threadId)])
+    operations.wait_for_execution(client("stepfunctions"), outcome.executionArn, 180)
+    return {"noticedSeconds": round(noticed, 2), "recoveredSeconds": round(time.monotonic() - killed, 2)}
+
+
+def load_run(info: StackInfo, messages: int = 100, pairs: int = 20, seed: int = 7) -> dict[str, Any]:
+    """``messages`` over ``pairs`` project+user pairs; about a third are follow-ups on a thread that may still
+    be running (interrupts), the rest new threads. Every message must end in exactly one outcome."""
+    import random
+
+    rng = random.Random(seed)
+    senders = [f"load{i}@example.com" for i in range(pairs)]
+    _add(info, "load", senders, f"command:python3 {SLOW_EDIT} --sleep 1.5")
+    words = ["Call us", "Fresh", "bread", "morning", "cake", "Quay", "harbour", "order"]
+    threads: dict[str, list[str]] = {s: [] for s in senders}
+    sent: list[Any] = []
+    started = time.monotonic()
+
+    def one(i: int) -> Any:
+        sender = senders[i % pairs]
+        follow_up = threads[sender] and rng.random() < 0.35
+        thread = rng.choice(threads[sender]) if follow_up else None
+        word = rng.choice(words)
+        outcome = _send(info, "load", f'replace "{word}" with "{word} {i}"', sender, thread=thread)
+        if outcome.threadId and not follow_up:
+            threads[sender].append(outcome.threadId)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for batch in range(0, messages, pairs):
+            sent.extend(pool.map(one, range(batch, min(batch + pairs, messages))))
+            time.sleep(rng.uniform(0.5, 2.0))
+    sfn = client("stepfunctions")
+    ends: dict[str, str] = {}
+    for outcome in sent:
+        described = operations.wait_for_execution(sfn, outcome.executionArn, 600)
+        path = operations.trace(sfn, outcome.executionArn)["path"]
+        ends[outcome.executionArn] = path[-1] if described["status"] != "RUNNING" else "RUNNING"
+    replies = Counter(r["threadId"] for r in operations.outbox(info))
+    per_message_replies: Counter[str] = Counter()
+    for outcome in sent:
+        events = [e for e in _events_of(outcome.threadId) if e.eventId.startswith(outcome.messageId + "#")]
+        per_message_replies[outcome.messageId] = sum(e.type == "ReplySent" for e in events)
+    counts = Counter(ends.values())
+    return {
+        "messages": len(sent),
+        "pairs": pairs,
+        "wallSeconds": round(time.monotonic() - started, 1),
+        "completed": counts.get("Done", 0),
+        "interrupted": counts.get("Superseded", 0),
+        "stopped": counts.get("Stopped", 0),
+        "failed": counts.get("Command failed", 0),
+        "deadLettered": counts.get("Dead-lettered", 0),
+        "lost": sum(1 for m in sent if per_message_replies[m.messageId] == 0) + counts.get("RUNNING", 0),
+        "duplicated": sum(1 for n in per_message_replies.values() if n > 1),
+        "repliesSent": sum(replies.values()),
+    }
+
+
+def run_bench(
+    state_dir: Path, sequential: int = 10, concurrent: int = 10, load: int = 100, pairs: int = 20
+) -> dict[str, Any]:
+    stack = EmbeddedStack(
+        state_dir=state_dir,
+        warm_pool_size=1,
+        worker_idle_seconds=60,
+        worker_heartbeat_seconds=1,
+        tuning=names.WorkflowTuning(command_heartbeat_seconds=6, claim_timeout_seconds=2),
+    )
     info = stack.start()
     info.apply()
     try:
@@ -114,10 +245,17 @@ def run_bench(state_dir: Path, sequential: int = 10, concurrent: int = 10) -> di
             with ThreadPoolExecutor(max_workers=max(concurrent, 1)) as pool:
                 conc = list(pool.map(lambda n: _one(info, senders[n], 1000 + n), range(concurrent)))
             conc_wall = time.monotonic() - started
-        results = [_summary("sequential", seq, seq_wall), _summary(f"concurrent ({concurrent} users)", conc, conc_wall)]
+            results = [
+                _summary("sequential", seq, seq_wall),
+                _summary(f"concurrent ({concurrent} users)", conc, conc_wall),
+            ]
+            interrupts = measure_interrupt_latency(info)
+            loss = measure_worker_loss_recovery(stack, info)
+            loaded = load_run(info, load, pairs) if load else None
     finally:
         stack.stop()
     ok = all(r["succeeded"] == r["messages"] for r in results)
+    ok = ok and (loaded is None or (loaded["lost"] == 0 and loaded["duplicated"] == 0))
     lines = [
         f"{'mode':<24}{'msgs':>5}{'ok':>5}{'p50 s':>8}{'p95 s':>8}{'orch.':>7}{'trans.':>8}{'wall s':>8}",
         *(
@@ -127,5 +265,24 @@ def run_bench(state_dir: Path, sequential: int = 10, concurrent: int = 10) -> di
         ),
         f"peak memory of the stack (moto + handler + workers): {memory.peak_kib / 1024:.0f} MiB",
         "orch. = share of end-to-end latency not spent in the editor and the build",
+        "",
+        "interrupt latency (newer message received -> old agent stopped, WIP committed and pushed): "
+        + ", ".join(f"{x:.2f} s" for x in interrupts),
+        f"worker loss (kill -9 mid-edit, heartbeat timeout 6 s): noticed after {loss['noticedSeconds']} s, "
+        f"finished on a new worker after {loss['recoveredSeconds']} s",
     ]
-    return {"ok": ok, "results": results, "peakMemoryMiB": round(memory.peak_kib / 1024), "text": "\n".join(lines)}
+    if loaded is not None:
+        lines.append(
+            f"load: {loaded['messages']} messages over {loaded['pairs']} pairs in {loaded['wallSeconds']} s: "
+            f"completed {loaded['completed']}, interrupted {loaded['interrupted']}, failed {loaded['failed']}, "
+            f"dead-lettered {loaded['deadLettered']}, lost {loaded['lost']}, duplicated {loaded['duplicated']}"
+        )
+    return {
+        "ok": ok,
+        "results": results,
+        "peakMemoryMiB": round(memory.peak_kib / 1024),
+        "interruptLatencySeconds": [round(x, 3) for x in interrupts],
+        "workerLoss": loss,
+        "load": loaded,
+        "text": "\n".join(lines),
+    }

@@ -176,6 +176,9 @@ def parse_sent(sent: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_PLUMBING = {"Configure", "Describe message", "First attempt", "Failed before dispatch?", "Owned?", "Outcome?"}
+
+
 def trace(sfn: Any, execution_arn: str) -> dict[str, Any]:
     """The execution's path through the state machine, from its history: the branch it took at a glance."""
     described = sfn.describe_execution(executionArn=execution_arn)
@@ -196,9 +199,16 @@ def trace(sfn: Any, execution_arn: str) -> dict[str, Any]:
             steps[-1]["outcome"] = f"{details.get('error', kind)}"
             if details.get("cause"):
                 steps[-1]["cause"] = str(details["cause"])[:300]
+    # The branch taken, at a glance: the decisions and actions, without the bookkeeping states around them.
+    path = [
+        step["state"]
+        for step in steps
+        if not step["state"].endswith((": next seq", ": record")) and step["state"] not in _PLUMBING
+    ]
     return {
         "executionArn": execution_arn,
         "name": described["name"],
+        "path": path,
         "status": described["status"],
         "historyEvents": len(history),
         "steps": steps,

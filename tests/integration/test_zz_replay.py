@@ -1,0 +1,67 @@
+"""Runs last in the integration session (file name): every thread the suite produced must replay from its
+events to the stored thread state, and no execution may come near Step Functions' history limits."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from workflows import names, projects
+from workflows.aws import client
+from workflows.events import fold
+from workflows.local import operations
+from workflows.local.demo import create_demo_repository, demo_email
+from workflows.local.stack import StackInfo
+
+pytestmark = pytest.mark.integration
+TERMINAL = {"succeeded", "failed", "interrupted", "dead-lettered"}
+MAX_HISTORY_EVENTS = 500
+
+
+def _ensure_a_thread(info: StackInfo, tmp_path: Path) -> None:
+    if operations.list_threads(client("dynamodb")):
+        return
+    repo = create_demo_repository(tmp_path)
+    project = projects.make_project("replay", str(repo), ["owner@example.com"], build_command="python3 build.py")
+    projects.save_project(client("dynamodb"), names.PROJECTS_TABLE.local_name, project)
+    outcome = operations.deliver_email(info, demo_email("replay@mail.webordinary.test"))
+    assert outcome.executionArn
+    operations.wait_for_execution(client("stepfunctions"), outcome.executionArn, 120)
+
+
+def test_every_thread_replays_to_its_stored_state(info: StackInfo, tmp_path: Path) -> None:
+    _ensure_a_thread(info, tmp_path)
+    sfn = client("stepfunctions")
+    running = {e["name"] for e in sfn.list_executions(stateMachineArn=info.stateMachineArn, statusFilter="RUNNING")["executions"]}
+    threads = operations.list_threads(client("dynamodb"))
+    assert threads
+    for stored in threads:
+        events = operations.thread_events(client("dynamodb"), stored["threadId"])
+        seqs = [e.seq for e in events]
+        assert seqs == sorted(set(seqs)), f"{stored['threadId']}: seq not strictly increasing"
+        assert len({e.eventId for e in events}) == len(events)
+        state = fold(stored["threadId"], events)
+        assert (state.projectId, state.userId, state.branch) == (
+            stored["projectId"],
+            stored["userId"],
+            stored["branch"],
+        ), stored["threadId"]
+        for message in state.messages.values():
+            if message.execution in running:
+                continue
+            assert message.status in TERMINAL, (stored["threadId"], message)
+            assert message.replied, (stored["threadId"], message)
+        replies = Counter((e.execution, e.eventId.split("#")[0]) for e in events if e.type == "ReplySent")
+        assert all(n == 1 for n in replies.values()), replies  # one reply per message and execution
+
+
+def test_no_execution_comes_near_the_history_limit(info: StackInfo) -> None:
+    sfn = client("stepfunctions")
+    executions = sfn.list_executions(stateMachineArn=info.stateMachineArn, maxResults=1000)["executions"]
+    assert executions
+    worst = max(
+        (len(sfn.get_execution_history(executionArn=e["executionArn"])["events"]), e["name"]) for e in executions
+    )
+    assert worst[0] <= MAX_HISTORY_EVENTS, worst
