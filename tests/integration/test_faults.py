@@ -16,7 +16,6 @@ from typing import Any
 import git
 import pytest
 
-from tests.conftest import FIXTURES
 from workflows import names, projects
 from workflows.aws import client
 from workflows.local import operations
@@ -98,17 +97,26 @@ def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> No
         time.sleep(0.1)
 
 
+def start_slow_command(
+    stack: EmbeddedStack, info: StackInfo, tmp_path: Path, project: str, instruction: str, sleep: float
+) -> tuple[Path, Any, Any]:
+    """A command whose agent is busy for ``sleep`` seconds the first time it runs (at once on a retry):
+    returns the bare repository, the intake outcome and the worker process running it."""
+    repo = create_demo_repository(tmp_path)
+    marker = tmp_path / "slept"
+    add_project(info, project, repo, editor=f"command:python3 {SLOW_EDIT} --sleep {sleep} --once-marker {marker}")
+    outcome = deliver(info, f"{project}@mail.webordinary.test", instruction)
+    wait_for(marker.exists, what="the editor to start")
+    time.sleep(0.5)
+    return repo, outcome, owner_process(stack, project, projects.user_id_for(OWNER))
+
+
 def test_worker_killed_mid_edit_is_noticed_retried_and_its_work_kept(
     stack: EmbeddedStack, info: StackInfo, tmp_path: Path
 ) -> None:
-    repo = create_demo_repository(tmp_path)
-    marker = tmp_path / "slept"
-    add_project(info, "killed", repo, editor=f"command:python3 {SLOW_EDIT} --sleep 60 --once-marker {marker}")
-    outcome = deliver(info, "killed@mail.webordinary.test", 'Please replace "Call us" with "Ring us".')
-    wait_for(marker.exists, what="the editor to start")
-    time.sleep(0.5)
-    user = projects.user_id_for(OWNER)
-    victim = owner_process(stack, "killed", user)
+    repo, outcome, victim = start_slow_command(
+        stack, info, tmp_path, "killed", 'Please replace "Call us" with "Ring us".', sleep=60
+    )
     lost_at = time.monotonic()
     victim.send_signal(signal.SIGKILL)
 
@@ -131,12 +139,9 @@ def test_worker_killed_mid_edit_is_noticed_retried_and_its_work_kept(
 def test_worker_frozen_past_its_heartbeat_is_replaced_and_cannot_interfere(
     stack: EmbeddedStack, info: StackInfo, tmp_path: Path
 ) -> None:
-    repo = create_demo_repository(tmp_path)
-    marker = tmp_path / "slept"
-    add_project(info, "frozen", repo, editor=f"command:python3 {SLOW_EDIT} --sleep 20 --once-marker {marker}")
-    outcome = deliver(info, "frozen@mail.webordinary.test", 'Please replace "Call us" with "Phone us".')
-    wait_for(marker.exists, what="the editor to start")
-    frozen = owner_process(stack, "frozen", projects.user_id_for(OWNER))
+    repo, outcome, frozen = start_slow_command(
+        stack, info, tmp_path, "frozen", 'Please replace "Call us" with "Phone us".', sleep=20
+    )
     frozen.send_signal(signal.SIGSTOP)
     try:
         described = finish(outcome.executionArn)

@@ -34,7 +34,10 @@ def _ensure_a_thread(info: StackInfo, tmp_path: Path) -> None:
 def test_every_thread_replays_to_its_stored_state(info: StackInfo, tmp_path: Path) -> None:
     _ensure_a_thread(info, tmp_path)
     sfn = client("stepfunctions")
-    running = {e["name"] for e in sfn.list_executions(stateMachineArn=info.stateMachineArn, statusFilter="RUNNING")["executions"]}
+    running = {
+        e["name"]
+        for e in sfn.list_executions(stateMachineArn=info.stateMachineArn, statusFilter="RUNNING")["executions"]
+    }
     threads = operations.list_threads(client("dynamodb"))
     assert threads
     for stored in threads:
