@@ -6,7 +6,13 @@ allow-lists anchored at the root, so staging never walks ``.venv`` or ``.git`` a
 
 from __future__ import annotations
 
-from aws_cdk import IgnoreMode
+import importlib.util
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, IgnoreMode, ILocalBundling
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 
@@ -40,3 +46,41 @@ def worker_image() -> ecs.ContainerImage:
     Docker engine would be sent.
     """
     return ecs.ContainerImage.from_asset(str(REPO_ROOT), file=WORKER_DOCKERFILE)
+
+
+LAYER_DIR = Path(__file__).parent / "layer"
+# Import names of the packages in layer/requirements.txt (pure Python, no dependencies of their own).
+LAYER_PACKAGES: tuple[str, ...] = ("mailparser_reply",)
+
+
+@jsii.implements(ILocalBundling)
+class CopyInstalledPackages:
+    """Bundle the layer without Docker or network: copy the packages as installed in this environment, which
+    pyproject pins for the tests too, so the Lambda runs exactly the code the tests ran."""
+
+    def __init__(self, packages: tuple[str, ...]) -> None:
+        self.packages = packages
+
+    def try_bundle(self, output_dir: str, options: Any = None) -> bool:
+        target = Path(output_dir) / "python"
+        for package in self.packages:
+            spec = importlib.util.find_spec(package)
+            if spec is None or spec.origin is None:
+                return False  # not installed here: fall back to Docker and pip
+            shutil.copytree(
+                Path(spec.origin).parent, target / package, ignore=shutil.ignore_patterns("__pycache__", "*.py[cod]")
+            )
+        return True
+
+
+def dependencies_layer_code() -> lambda_.Code:
+    """A layer with the handlers' extra dependencies (``python/`` is on the Lambda runtime's path)."""
+    return lambda_.Code.from_asset(
+        str(LAYER_DIR),
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.12"),
+            command=["bash", "-c", "pip install -r requirements.txt -t /asset-output/python"],
+            local=CopyInstalledPackages(LAYER_PACKAGES),
+        ),
+    )

@@ -32,6 +32,13 @@ class LambdaKit(Construct):
             f"arn:{partition}:lambda:{region}:{config.POWERTOOLS_LAYER_ACCOUNT}:layer:"
             f"{config.POWERTOOLS_LAYER_NAME}:{powertools_layer_version}",
         )
+        self.dependencies = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=assets.dependencies_layer_code(),
+            compatible_runtimes=[RUNTIME],
+            description="Pure-Python packages the handlers need beyond the runtime and Powertools",
+        )
 
     def function(
         self,
@@ -65,7 +72,7 @@ class LambdaKit(Construct):
             architecture=lambda_.Architecture.X86_64,
             handler=handler,
             code=self.code,
-            layers=[self.powertools],
+            layers=[self.powertools, self.dependencies],
             description=description,
             environment={
                 "POWERTOOLS_SERVICE_NAME": service,

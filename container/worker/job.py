@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from container.worker.attachments import Fetch, prepare_uploads
 from container.worker.build import check_output_dir, run_build
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
 from container.worker.editors import editor_for
@@ -134,6 +135,7 @@ def run_command(
     build_timeout: float = 900,
     cancel: Cancellation | None = None,
     carried_over: str = "",
+    fetch_attachment: Fetch | None = None,
 ) -> CommandResult:
     """Run one command. ``cancel`` lets a newer message interrupt it: partial work is committed as a WIP
     commit on the thread's branch and pushed, then WorkerInterruptedError says where it is. ``carried_over``
@@ -156,6 +158,10 @@ def run_command(
     try:
         with clock.lap("prepare"):
             workspace.prepare(command.branch, exclude=exclude)
+            if fetch_attachment is not None:
+                # The mail's attachments go into an uploads folder the agent is told about (never committed).
+                uploads = prepare_uploads(workspace.path, message, fetch_attachment)
+                instruction, exclude = uploads.instruction_for(instruction), exclude | uploads.excluded
         cancel.check()
         # A retried command (the previous attempt failed after committing, e.g. at upload or push) finds its
         # own commit on HEAD; editing again would fail ("nothing to change") or apply the edit twice.

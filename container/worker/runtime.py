@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from container.worker.attachments import s3_fetcher
 from container.worker.cancel import Cancellation, Interruption
 from container.worker.job import run_command
 from container.worker.preview import S3PreviewPublisher
@@ -307,6 +308,7 @@ class Worker:
                     identity=(self.settings.git_author_name, self.settings.git_author_email),
                     cancel=self._cancel,
                     carried_over=carried,
+                    fetch_attachment=s3_fetcher(self.s3, self.settings.mail_bucket),
                 )
         except WorkerAbandonedError:
             log.warning("abandoned command %s: the workflow moved on", command.messageId)

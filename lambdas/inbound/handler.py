@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
 
+from lambdas.observability import powertools
 from workflows import intake
 from workflows.aws import client
 from workflows.settings import InboundSettings, Tables
 
-logger = Logger(service="webordinary-inbound")
+logger, tracer, metrics = powertools("webordinary-inbound")
 
 
 def deps() -> intake.IntakeDeps:
@@ -31,6 +32,8 @@ def deps() -> intake.IntakeDeps:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ses_event = intake.SesEvent.model_validate(event)
     dependencies = deps()
@@ -39,5 +42,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.append_keys(correlation_id=record.ses.mail.messageId)
         outcome = intake.receive(dependencies, record)
         logger.info("intake decision", extra={"outcome": outcome.model_dump(mode="json")})
+        if outcome.accepted:
+            metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
+        else:
+            metrics.add_metric(name="MessagesRejected", unit=MetricUnit.Count, value=1)
         outcomes.append(outcome.model_dump(mode="json"))
     return {"outcomes": outcomes}

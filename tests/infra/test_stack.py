@@ -198,8 +198,9 @@ def test_the_inbound_handler_has_its_own_dlq_tracing_and_the_powertools_layer(sy
     assert _ref_target(function["DeadLetterConfig"]["TargetArn"]) == synthesized.logical_id(
         stack.intake.dead_letter_queue
     )
-    (layer,) = function["Layers"]
-    assert "017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:" in json.dumps(layer)
+    layers = json.dumps(function["Layers"])
+    assert "017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:" in layers
+    assert all(f'"{layer}"' in layers for layer in synthesized.resources("AWS::Lambda::LayerVersion"))
 
 
 def test_every_function_has_a_log_group_with_retention_and_a_role_of_its_own(synthesized: Synthesized) -> None:
@@ -564,3 +565,15 @@ def test_command_outcome_metrics_count_states_the_asl_has() -> None:
     for outcome in COMMAND_OUTCOMES:
         if outcome.event in known_events:
             assert outcome.state in states, outcome.state
+
+
+def test_the_handlers_get_their_extra_dependencies_in_a_layer_built_without_docker(synthesized: Synthesized) -> None:
+    layers = synthesized.resources("AWS::Lambda::LayerVersion")
+    assert len(layers) == 1
+    (layer,) = layers.values()
+    asset_hash = str(layer["Properties"]["Content"]["S3Key"]).removesuffix(".zip")
+    staged = synthesized.outdir / f"asset.{asset_hash}" / "python"
+    assert (staged / "mailparser_reply" / "__init__.py").exists()  # what workflows.mail imports
+    for function in synthesized.resources("AWS::Lambda::Function").values():
+        if function["Properties"].get("Handler", "").startswith("lambdas."):
+            assert len(function["Properties"]["Layers"]) == 2

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -108,8 +112,49 @@ def deliver_email(info: StackInfo, raw: bytes, ses_id: str | None = None) -> Int
         Body=raw,
         ContentType="message/rfc822",
     )
-    result = handler(ses_event(raw, ses_id, info.inboundDomain), LocalLambdaContext(aws_request_id=ses_id))
+    from pathlib import Path
+
+    # Lambda sends a function's stdout (Powertools' EMF metrics) to CloudWatch; here, to the stack's logs.
+    with _HandlerStdout.capture(Path(info.stateDir) / "logs" / "inbound.log"):
+        result = handler(ses_event(raw, ses_id, info.inboundDomain), LocalLambdaContext(aws_request_id=ses_id))
     return IntakeOutcome.model_validate(result["outcomes"][0])
+
+
+class _HandlerStdout:
+    """A stand-in for ``sys.stdout`` that sends what a handler prints, on the thread running it, to a log file,
+    and everything else to the real stdout. Unlike contextlib.redirect_stdout it is safe when several threads
+    run handlers at once (the benchmark and the concurrency tests do)."""
+
+    _local = threading.local()
+    _install_lock = threading.Lock()
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def write(self, text: str) -> int:
+        target = getattr(self._local, "file", None)
+        return int((target or self.real).write(text))
+
+    def flush(self) -> None:
+        target = getattr(self._local, "file", None)
+        (target or self.real).flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    @classmethod
+    @contextlib.contextmanager
+    def capture(cls, path: Any) -> Iterator[None]:
+        with cls._install_lock:
+            if not isinstance(sys.stdout, cls):
+                sys.stdout = cls(sys.stdout)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as file:
+            cls._local.file = file
+            try:
+                yield
+            finally:
+                cls._local.file = None
 
 
 def _capture_handler_logs(info: StackInfo) -> None:
