@@ -61,7 +61,7 @@ class CopyInstalledPackages:
     def __init__(self, packages: tuple[str, ...]) -> None:
         self.packages = packages
 
-    def try_bundle(self, output_dir: str, options: Any = None) -> bool:
+    def try_bundle(self, output_dir: str, *args: Any, **options: Any) -> bool:  # jsii passes the options
         target = Path(output_dir) / "python"
         for package in self.packages:
             spec = importlib.util.find_spec(package)
