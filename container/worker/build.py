@@ -42,14 +42,7 @@ def run_build(
     if not command.strip():
         return output if output.is_dir() else checkout.resolve()
     result = run_shell(command, checkout, sanitised_env(), timeout, cancel=cancel)
-    if result.cancelled and cancel is not None:
-        cancel.check()
-    if result.timed_out:
-        raise BuildFailedError(
-            f"The build did not finish within {timeout:g} seconds.\n{result.tail(_BUILD_TAIL_LINES)}"
-        )
-    if result.returncode != 0:
-        raise BuildFailedError(f"The build failed (exit status {result.returncode}).\n{result.tail(_BUILD_TAIL_LINES)}")
+    result.check("build", timeout, cancel, BuildFailedError, _BUILD_TAIL_LINES)
     # Checked again after the build: it may have created the directory, or replaced it with a symlink.
     output = output_path(checkout, output_dir)
     if not output.is_dir():

@@ -23,7 +23,13 @@ from typing import IO, Protocol
 import git
 
 from container.worker.cancel import Cancellation
-from workflows.errors import EditorFailedError, InstructionError, NothingToChangeError, ProjectConfigError
+from workflows.errors import (
+    EditorFailedError,
+    InstructionError,
+    NothingToChangeError,
+    ProjectConfigError,
+    WebOrdinaryError,
+)
 
 INSTRUCTION_ENV = "WEBORDINARY_INSTRUCTION"
 # An environment string longer than the kernel's MAX_ARG_STRLEN (128 KiB) makes exec fail; stdin carries
@@ -261,6 +267,23 @@ class ShellResult:
     def tail(self, lines: int) -> str:
         return "\n".join(self.combined_lines[-lines:])
 
+    def check(
+        self,
+        what: str,
+        timeout: float,
+        cancel: Cancellation | None,
+        error: type[WebOrdinaryError],
+        tail_lines: int,
+    ) -> None:
+        """Turn how the step ended into the worker's vocabulary: an interruption, or ``error`` in plain words
+        with the end of its output."""
+        if self.cancelled and cancel is not None:
+            cancel.check()
+        if self.timed_out:
+            raise error(f"The {what} did not finish within {timeout:g} seconds.\n{self.tail(tail_lines)}")
+        if self.returncode != 0:
+            raise error(f"The {what} failed (exit status {self.returncode}).\n{self.tail(tail_lines)}")
+
 
 def _pump(stream: IO[bytes], sinks: list[deque[str]], lock: threading.Lock) -> None:
     for raw in iter(stream.readline, b""):
@@ -370,16 +393,7 @@ class CommandEditor:
         env_instruction = instruction.replace("\0", "")[:_INSTRUCTION_ENV_LIMIT]
         env = sanitised_env({INSTRUCTION_ENV: env_instruction})
         result = run_shell(self.command, checkout, env, self.timeout, stdin_text=instruction, cancel=cancel)
-        if result.cancelled and cancel is not None:
-            cancel.check()
-        if result.timed_out:
-            raise EditorFailedError(
-                f"The editor did not finish within {self.timeout:g} seconds.\n{result.tail(_EDITOR_TAIL_LINES)}"
-            )
-        if result.returncode != 0:
-            raise EditorFailedError(
-                f"The editor failed (exit status {result.returncode}).\n{result.tail(_EDITOR_TAIL_LINES)}"
-            )
+        result.check("editor", self.timeout, cancel, EditorFailedError, _EDITOR_TAIL_LINES)
         return EditOutcome(summary=self._summary(result.stdout_lines))
 
     def _summary(self, stdout_lines: list[str]) -> str:
