@@ -143,7 +143,7 @@ def test_same_mail_delivered_twice_runs_once_and_replies_once(info: StackInfo, r
 def test_rejected_sender_starts_nothing_records_and_keeps_mail(info: StackInfo, repos: Path) -> None:
     bare_path = create_demo_repository(repos)
     _add_project(info, "guarded", bare_path, [ALICE])
-    raw = _raw("guarded@mail.webordinary.test").replace(b"alice@example.com", b"mallory@evil.test")
+    raw = _raw("guarded@mail.webordinary.test").replace(b"alice@example.com", b"mallet@intruder.test")
     before = client("stepfunctions").list_executions(stateMachineArn=info.stateMachineArn)["executions"]
 
     outcome = operations.deliver_email(info, raw, ses_id="ses-rejected-0001")
@@ -154,7 +154,7 @@ def test_rejected_sender_starts_nothing_records_and_keeps_mail(info: StackInfo, 
     events = operations.thread_events(client("dynamodb"), "intake#guarded")
     rejected = [e for e in events if e.data.get("messageId") == "ses-rejected-0001"]
     assert [e.type for e in rejected] == ["MessageRejected"]
-    assert rejected[0].data["reason"] == "sender-not-allowed" and rejected[0].data["sender"] == "mallory@evil.test"
+    assert rejected[0].data["reason"] == "sender-not-allowed" and rejected[0].data["sender"] == "mallet@intruder.test"
     kept = client("s3").get_object(Bucket=names.MAIL_BUCKET.local_name, Key="inbound/ses-rejected-0001")
     assert kept["Body"].read() == raw
     # redelivery of the rejected mail does not record a second rejection
