@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -160,8 +161,6 @@ def run_demo(info: StackInfo, timeout: float = 120.0) -> DemoResult:
 
 
 def _json(text: str | None) -> dict[str, Any]:
-    import json
-
     return json.loads(text) if text else {}
 
 

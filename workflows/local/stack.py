@@ -135,7 +135,6 @@ def _free_port() -> int:
 class WorkerProcess:
     task_arn: str
     process: subprocess.Popen[bytes]
-    warm: bool
     log_file: IO[bytes]
 
 
@@ -405,9 +404,7 @@ class EmbeddedStack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.workers[arn] = WorkerProcess(
-            task_arn=arn, process=process, warm=task.get("startedBy") == WARM_POOL_STARTED_BY, log_file=log_file
-        )
+        self.workers[arn] = WorkerProcess(task_arn=arn, process=process, log_file=log_file)
 
 
 def create_table(ddb: Any, table: names.TableSpec) -> None:
