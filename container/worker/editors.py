@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -259,13 +259,23 @@ class ShellResult:
     stdout_lines: list[str]
     combined_lines: list[str]
     cancelled: bool = False
+    # stdout and stderr are read by two threads from two pipes, so their interleaving in ``combined_lines``
+    # is only approximate: a program's last words on stderr can land before its final stdout lines.
+    stderr_lines: list[str] = field(default_factory=list)
 
     @property
     def timed_out(self) -> bool:
         return self.returncode is None and not self.cancelled
 
     def tail(self, lines: int) -> str:
-        return "\n".join(self.combined_lines[-lines:])
+        """The last ``lines`` lines of output; whatever the program said last on stderr (usually why it
+        failed) is always included, even when the interleaving pushed it out of the window."""
+        window = self.combined_lines[-lines:]
+        stderr_tail = self.stderr_lines[-max(1, lines // 2) :] if lines > 0 else []
+        missing = [line for line in stderr_tail if line not in window]
+        if not missing:
+            return "\n".join(window)
+        return "\n".join([*window[len(stderr_tail) :], "stderr:", *stderr_tail])
 
     def check(
         self,
@@ -345,10 +355,11 @@ def run_shell(
     assert process.stdin and process.stdout and process.stderr  # all three are pipes
     combined: deque[str] = deque(maxlen=keep_lines)
     stdout: deque[str] = deque(maxlen=keep_lines)
+    stderr: deque[str] = deque(maxlen=keep_lines)
     lock = threading.Lock()
     threads = [
         threading.Thread(target=_pump, args=(process.stdout, [stdout, combined], lock), daemon=True),
-        threading.Thread(target=_pump, args=(process.stderr, [combined], lock), daemon=True),
+        threading.Thread(target=_pump, args=(process.stderr, [stderr, combined], lock), daemon=True),
         threading.Thread(target=_feed, args=(process.stdin, stdin_text.encode("utf-8")), daemon=True),
     ]
     for thread in threads:
@@ -377,7 +388,7 @@ def run_shell(
     for thread in threads:
         thread.join(timeout=5)
     with lock:
-        return ShellResult(returncode, list(stdout), list(combined), cancelled=cancelled)
+        return ShellResult(returncode, list(stdout), list(combined), cancelled=cancelled, stderr_lines=list(stderr))
 
 
 class CommandEditor:

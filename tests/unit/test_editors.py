@@ -9,6 +9,7 @@ import pytest
 from container.worker.editors import (
     CommandEditor,
     ReplaceEditor,
+    ShellResult,
     editor_for,
     parse_replacements,
     sanitised_env,
@@ -199,6 +200,21 @@ def test_command_editor_failure_carries_the_output_tail(tmp_path: Path) -> None:
     assert "boom" in text
     assert "line40" in text
     assert "line5\n" not in text  # only the tail
+
+
+def test_tail_keeps_the_last_stderr_words_when_the_pipes_interleave_badly() -> None:
+    # The stderr pump thread can append "boom" before the stdout pump has appended the last stdout lines.
+    stdout = [f"line{i}" for i in range(1, 41)]
+    result = ShellResult(3, stdout, ["boom", *stdout], stderr_lines=["boom"])
+    tail = result.tail(20).splitlines()
+    assert len(tail) == 21  # 19 output lines, the "stderr:" marker, the stderr line
+    assert tail[-2:] == ["stderr:", "boom"]
+    assert tail[-3] == "line40"
+
+
+def test_tail_is_the_plain_window_when_stderr_is_in_it() -> None:
+    result = ShellResult(1, ["a", "b"], ["a", "oops", "b"], stderr_lines=["oops"])
+    assert result.tail(20) == "a\noops\nb"
 
 
 def test_command_editor_timeout(tmp_path: Path) -> None:
