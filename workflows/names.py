@@ -169,6 +169,11 @@ QUEUES: tuple[QueueSpec, ...] = (CLAIM_QUEUE, WORK_DLQ, DEAD_LETTER_QUEUE)
 
 WORK_QUEUE_PREFIX = f"{PREFIX}-work-"
 WORK_QUEUE_MAX_RECEIVE_COUNT = 3
+# A worker deletes a command the moment it receives it, so visibility only matters for a receive nobody
+# deletes: a worker that died during a long poll. SQS still completes that poll and hides the command it
+# "delivered" to the dead connection for the visibility timeout (aws/aws-sdk-js#2350, aws/aws-sdk-java#2083);
+# keep that short so the pair's next worker sees the command well inside the workflow's heartbeat.
+WORK_QUEUE_VISIBILITY_SECONDS = 3
 
 
 def work_queue_name(project_id: str, user_id: str) -> str:

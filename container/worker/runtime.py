@@ -41,6 +41,8 @@ from workflows.settings import Tables, WorkerSettings
 log = logging.getLogger("webordinary.worker")
 LEASE_SECONDS = 900
 _TOKEN_GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
+_QUEUE_EXISTS = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
+_REMEMBERED_MESSAGES = 1000
 
 
 def _expired(request: ClaimRequest) -> bool:
@@ -64,6 +66,7 @@ class Worker:
         self.ddb = client("dynamodb")
         self.s3 = client("s3")
         self._lock = threading.Lock()
+        self._taken: deque[str] = deque(maxlen=_REMEMBERED_MESSAGES)  # SQS ids of the commands received lately
         self._current: WorkItem | None = None
         self._urgent: deque[WorkItem] = deque()  # newer messages: they interrupted the running command
         self._later: deque[WorkItem] = deque()  # resumed commands of other threads: after the urgent ones
@@ -76,7 +79,11 @@ class Worker:
     # --- ownership ------------------------------------------------------------------------------------------
 
     def _queue_url(self, project_id: str, user_id: str) -> str:
-        attributes = {"VisibilityTimeout": "60", "MessageRetentionPeriod": "86400", "SqsManagedSseEnabled": "true"}
+        attributes = {
+            "VisibilityTimeout": str(names.WORK_QUEUE_VISIBILITY_SECONDS),
+            "MessageRetentionPeriod": "86400",
+            "SqsManagedSseEnabled": "true",
+        }
         if self.settings.work_dlq_arn:
             attributes["RedrivePolicy"] = json.dumps(
                 {
@@ -84,9 +91,15 @@ class Worker:
                     "maxReceiveCount": str(names.WORK_QUEUE_MAX_RECEIVE_COUNT),
                 }
             )
-        url: str = self.sqs.create_queue(QueueName=names.work_queue_name(project_id, user_id), Attributes=attributes)[
-            "QueueUrl"
-        ]
+        name = names.work_queue_name(project_id, user_id)
+        try:
+            url: str = self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in _QUEUE_EXISTS:
+                raise
+            # Created by an earlier release with other settings: bring it up to date rather than fail the claim.
+            url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            self.sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         return url
 
     def claim(self, project_id: str, user_id: str) -> WorkerReady:
@@ -236,10 +249,33 @@ class Worker:
         # consumed on receipt rather than redelivered behind the workflow's back.
         self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         try:
-            return WorkItem.model_validate_json(message["Body"])
+            work = WorkItem.model_validate_json(message["Body"])
         except ValueError:
             log.error("discarding malformed work item: %.200s", message["Body"])
             return None
+        with self._lock:
+            # SQS standard queues deliver at least once: the same queue message must not run twice. (Keyed by
+            # the SQS message id, not the task token: a Retry of the workflow's state may send the same token.)
+            if message["MessageId"] in self._taken:
+                log.info("command %s delivered again; already taken", work.command.messageId)
+                return None
+            self._taken.append(message["MessageId"])
+        if not self._still_wanted(work):
+            return None
+        return work
+
+    def _still_wanted(self, work: WorkItem) -> bool:
+        """A command can reach us after its execution stopped waiting for it (it sat hidden behind a dead worker's
+        poll, say, and the heartbeat timed out meanwhile); running it then would edit and push for nobody.
+        The first heartbeat both checks that and restarts the execution's heartbeat clock."""
+        try:
+            self.sfn.send_task_heartbeat(taskToken=work.taskToken)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _TOKEN_GONE:
+                log.warning("execution %s no longer waits for its command; dropped", work.command.executionName)
+                return False
+            log.exception("first heartbeat failed; running the command anyway")
+        return True
 
     def _watch(self, queue_url: str, done: threading.Event) -> None:
         """While a command runs, keep reading the queue: a newer message interrupts it (within about a second);

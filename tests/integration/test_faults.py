@@ -371,3 +371,65 @@ def test_transient_dynamodb_write_failures_are_retried_and_recorded_once(
     assert len(types) == len(set(types))  # each fact once, despite the retries
     assert types[0] == "MessageReceived" and types[-1] == "ReplySent"
     assert len(replies(info, outcome.threadId)) == 1
+
+
+def test_a_command_nobody_waits_for_any_more_is_dropped_and_a_redelivery_is_not_run_twice(
+    info: StackInfo, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dead worker's long poll hides a command (SQS completes the poll for a closed connection) until the
+    execution may have stopped waiting for it; SQS can also deliver one message twice. Neither may edit or push."""
+    from container.worker.runtime import Worker
+    from workflows.models import Command, WorkItem
+    from workflows.settings import Tables, WorkerSettings
+
+    repo = create_demo_repository(tmp_path)
+    add_project(info, "stale", repo)
+    user = projects.user_id_for(OWNER)
+    settings = WorkerSettings.from_env(info.worker_env(2, 1) | {"WEBORDINARY_WORKER_ID": "stale-worker"})
+    worker = Worker(settings, Tables())
+    ready = worker.claim("stale", user)
+    assert ready.claimed
+    command = Command(
+        messageId="m-stale",
+        threadId="st2vwxyz",
+        projectId="stale",
+        userId=user,
+        branch="thread-st2vwxyz",
+        messageKey="messages/stale/st2vwxyz/m-stale.json",
+        executionName="st2vwxyz-m-stale",
+    )
+    item = WorkItem(taskToken="token-of-an-execution-that-gave-up", command=command).model_dump_json()
+    sqs = client("sqs")
+    sqs.send_message(QueueUrl=ready.queueUrl, MessageBody=item)
+    swallowed = sqs.receive_message(QueueUrl=ready.queueUrl, WaitTimeSeconds=1)["Messages"]  # the dead poller
+    assert len(swallowed) == 1
+    # Comes back after the queue's (short) visibility timeout, not after minutes.
+    redelivered = sqs.receive_message(QueueUrl=ready.queueUrl, WaitTimeSeconds=names.WORK_QUEUE_VISIBILITY_SECONDS + 2)
+    (again,) = redelivered["Messages"]
+    assert again["MessageId"] == swallowed[0]["MessageId"]
+
+    with caplog.at_level("INFO", logger="webordinary.worker"):
+        assert worker._take(again, ready.queueUrl) is None  # its execution no longer waits: dropped
+        assert worker._take(again, ready.queueUrl) is None  # the same SQS message once more: not taken twice
+        worker.serve("stale", user, ready.queueUrl)  # nothing left to run; returns when idle, releasing the pair
+
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("no longer waits for its command" in m for m in said) == 1
+    assert sum("delivered again" in m for m in said) == 1
+    assert not any(m.startswith("command m-stale for thread") for m in said)  # never run
+    assert "thread-st2vwxyz" not in [h.name for h in git.Repo(repo).heads]
+    assert sqs.receive_message(QueueUrl=ready.queueUrl, WaitTimeSeconds=0).get("Messages", []) == []
+
+
+def test_a_work_queue_made_by_an_earlier_release_is_brought_up_to_date(info: StackInfo) -> None:
+    from container.worker.runtime import Worker
+    from workflows.settings import Tables, WorkerSettings
+
+    user = projects.user_id_for(OWNER)
+    sqs = client("sqs")
+    old = sqs.create_queue(QueueName=names.work_queue_name("legacy", user), Attributes={"VisibilityTimeout": "60"})
+    settings = WorkerSettings.from_env(info.worker_env(2, 1) | {"WEBORDINARY_WORKER_ID": "upgrader"})
+    ready = Worker(settings, Tables()).claim("legacy", user)
+    assert ready.claimed and ready.queueUrl == old["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=ready.queueUrl, AttributeNames=["VisibilityTimeout"])
+    assert attributes["Attributes"]["VisibilityTimeout"] == str(names.WORK_QUEUE_VISIBILITY_SECONDS)
