@@ -154,6 +154,11 @@ class WorkerReleasedError(TransientError):
     """The worker gave up ownership of the pair before it could take this command; claim again."""
 
 
+class WorkerStoppedError(TransientError):
+    """The worker's task stopped (crashed, killed, out of memory) while it held the command; sent by the reaper
+    the moment ECS reports the task stopped, so the workflow need not wait for a heartbeat timeout."""
+
+
 class WorkerCrashedError(TransientError):
     """An unexpected exception inside the worker; details are in its log."""
 

@@ -212,6 +212,12 @@ MESSAGE_WORKFLOW = StateMachineSpec(
     env="WEBORDINARY_MESSAGE_WORKFLOW_ARN",
 )
 
+
+def worker_id_for_task(task_arn: str) -> str:
+    """A worker's id is its ECS task's id: the reaper can name the worker of a stopped task."""
+    return "task-" + task_arn.rsplit("/", 1)[-1]
+
+
 WORKER_CLUSTER = f"{PREFIX}-workers"
 WORKER_TASK_FAMILY = f"{PREFIX}-worker"
 WORKER_CONTAINER = "worker"

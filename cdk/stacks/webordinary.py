@@ -17,6 +17,7 @@ from cdk.parts.messaging import Messaging
 from cdk.parts.network import Network
 from cdk.parts.observability import Observability
 from cdk.parts.previews import Previews
+from cdk.parts.reaper import Reaper
 from cdk.parts.state import State
 from cdk.parts.storage import Storage
 from cdk.parts.workers import Workers
@@ -90,6 +91,15 @@ class WebOrdinaryStack(Stack):
             state_machine=self.workflow.state_machine,
             log_retention=log_retention,
         )
+        self.reaper = Reaper(
+            self,
+            "Reaper",
+            kit=kit,
+            cluster=self.workers.cluster,
+            state=self.state,
+            state_machine=self.workflow.state_machine,
+            log_retention=log_retention,
+        )
         self.observability = Observability(
             self,
             "Observability",
@@ -105,6 +115,7 @@ class WebOrdinaryStack(Stack):
                 "ClaimDeadLetter": self.messaging.claim_dlq,
                 "WorkDeadLetterFailure": self.messaging.work_dlq_failures,
                 "HandlerDeadLetter": self.intake.dead_letter_queue,
+                "ReaperDeadLetter": self.reaper.dead_letter_queue,
             },
             cluster=self.workers.cluster,
             warm_pool=self.workers.warm_pool,

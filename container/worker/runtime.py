@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import traceback
+import urllib.request
 import uuid
 from collections import deque
 from datetime import UTC, datetime
@@ -45,6 +47,19 @@ _QUEUE_EXISTS = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueServic
 _REMEMBERED_MESSAGES = 1000
 
 
+def _ecs_worker_id() -> str:
+    """On ECS the worker's id is its task's (names.worker_id_for_task), so the reaper can find what a stopped
+    task held; the task ARN comes from the container metadata endpoint."""
+    uri = os.environ.get("ECS_CONTAINER_METADATA_URI_V4")
+    if not uri:
+        return ""
+    try:
+        with urllib.request.urlopen(f"{uri}/task", timeout=2) as response:
+            return names.worker_id_for_task(json.load(response)["TaskARN"])
+    except (OSError, ValueError, KeyError):
+        return ""
+
+
 def _expired(request: ClaimRequest) -> bool:
     if not request.requestedAt or not request.timeoutSeconds:
         return False
@@ -59,7 +74,7 @@ class Worker:
     def __init__(self, settings: WorkerSettings, tables: Tables, stop: threading.Event | None = None) -> None:
         self.settings = settings
         self.tables = tables
-        self.worker_id = settings.worker_id or f"worker-{uuid.uuid4().hex[:12]}"
+        self.worker_id = settings.worker_id or _ecs_worker_id() or f"worker-{uuid.uuid4().hex[:12]}"
         self.stop = stop or threading.Event()
         self.sfn = client("stepfunctions")
         self.sqs = client("sqs")
@@ -244,6 +259,35 @@ class Worker:
             except Exception:  # a missed beat is survivable; the next one retries
                 log.exception("heartbeat failed")
 
+    def _holding(self, command: Command, token: str | None) -> None:
+        """Note on the ownership row which command this worker runs, so if its task dies the reaper can fail
+        that command at once (workflows/reaper.py). Best effort: the heartbeat timeout is the backstop."""
+        key = {"ownerKey": {"S": names.owner_key(command.projectId, command.userId)}}
+        try:
+            if token is None:
+                self.ddb.update_item(
+                    TableName=self.tables.ownership,
+                    Key=key,
+                    UpdateExpression="REMOVE currentToken, currentExecution",
+                    ConditionExpression="workerId = :me",
+                    ExpressionAttributeValues={":me": {"S": self.worker_id}},
+                )
+            else:
+                self.ddb.update_item(
+                    TableName=self.tables.ownership,
+                    Key=key,
+                    UpdateExpression="SET currentToken = :t, currentExecution = :e",
+                    ConditionExpression="workerId = :me",
+                    ExpressionAttributeValues={
+                        ":me": {"S": self.worker_id},
+                        ":t": {"S": token},
+                        ":e": {"S": command.executionName},
+                    },
+                )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                log.exception("could not note the running command on the ownership row")
+
     def _take(self, message: dict[str, Any], queue_url: str) -> WorkItem | None:
         # The workflow owns retries (its heartbeat timeout notices a lost worker), so the queue message is
         # consumed on receipt rather than redelivered behind the workflow's back.
@@ -328,6 +372,7 @@ class Worker:
         watcher.start()
         message: NormalisedMessage | None = None
         carried = self._carried.pop(command.messageId, "")
+        self._holding(command, work.taskToken)
         try:
             message = self._message(command.messageKey)
             if is_stop(message.instruction):
@@ -365,6 +410,7 @@ class Worker:
             watcher.join(timeout=5)
             with self._lock:
                 self._current = None
+            self._holding(command, None)
         if not self._abandoned:
             self._succeed(work.taskToken, result.model_dump_json())
 

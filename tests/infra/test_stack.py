@@ -577,3 +577,21 @@ def test_the_handlers_get_their_extra_dependencies_in_a_layer_built_without_dock
     for function in synthesized.resources("AWS::Lambda::Function").values():
         if function["Properties"].get("Handler", "").startswith("lambdas."):
             assert len(function["Properties"]["Layers"]) == 2
+
+
+def test_a_stopped_worker_task_reaches_the_reaper(synthesized: Synthesized) -> None:
+    stack = synthesized.stack
+    rules = [
+        r for r in synthesized.resources("AWS::Events::Rule").values() if r["Properties"]["EventPattern"].get("source")
+    ]
+    (rule,) = [r for r in rules if r["Properties"]["EventPattern"]["source"] == ["aws.ecs"]]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["ECS Task State Change"]
+    assert pattern["detail"]["lastStatus"] == ["STOPPED"]
+    assert _ref_target(pattern["detail"]["clusterArn"][0]) == synthesized.logical_id(stack.workers.cluster)
+    (target,) = rule["Properties"]["Targets"]
+    assert _ref_target(target["Arn"]) == synthesized.logical_id(stack.reaper.function)
+    assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 4
+    function = synthesized.template["Resources"][synthesized.logical_id(stack.reaper.function)]["Properties"]
+    assert function["Handler"] == "lambdas.reaper.handler.handler"
+    assert names.OWNERSHIP_TABLE.env in function["Environment"]["Variables"]

@@ -84,7 +84,7 @@ def owner_process(stack: EmbeddedStack, project: str, user: str) -> Any:
         if item:
             worker_id = item["workerId"]["S"]
             for worker in stack.workers.values():
-                if worker_id == f"task-{worker.task_arn.rsplit('/', 1)[-1][:12]}":
+                if worker_id == names.worker_id_for_task(worker.task_arn):
                     return worker.process
         time.sleep(0.1)
     raise AssertionError("no owner process found")
@@ -127,6 +127,8 @@ def test_worker_killed_mid_edit_is_noticed_retried_and_its_work_kept(
     assert types.count("WorkerLost") == 1 and types[-2:] == ["CommandSucceeded", "ReplySent"]
     assert types.index("WorkerLost") < types.index("CommandSucceeded")
     assert "Release the lost worker" in states(outcome.executionArn)
+    lost = next(e for e in events(outcome.threadId) if e.type == "WorkerLost")
+    assert lost.data["Error"] == "WorkerStoppedError"  # the reaper saw the task stop; no heartbeat wait
     branch = git.Repo(repo).commit(f"thread-{outcome.threadId}")
     assert b"Ring us" in (branch.tree / "src" / "index.html").data_stream.read()
     # The lost worker's uncommitted partial work survived on the workspace and was committed, not dropped.

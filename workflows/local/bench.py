@@ -157,7 +157,7 @@ def measure_worker_loss_recovery(stack: EmbeddedStack, info: StackInfo) -> dict[
         TableName=names.OWNERSHIP_TABLE.local_name,
         Key={"ownerKey": {"S": names.owner_key("loss", projects.user_id_for("owner@example.com"))}},
     )["Item"]["workerId"]["S"]
-    victim = next(w for w in stack.workers.values() if owner.endswith(w.task_arn.rsplit("/", 1)[-1][:12]))
+    victim = next(w for w in stack.workers.values() if owner == names.worker_id_for_task(w.task_arn))
     killed = time.monotonic()
     victim.process.send_signal(signal.SIGKILL)
     noticed = _wait(lambda: "WorkerLost" in [e.type for e in _events_of(outcome.threadId)])
@@ -268,7 +268,8 @@ def run_bench(
         "",
         "interrupt latency (newer message received -> old agent stopped, WIP committed and pushed): "
         + ", ".join(f"{x:.2f} s" for x in interrupts),
-        f"worker loss (kill -9 mid-edit, heartbeat timeout 6 s): noticed after {loss['noticedSeconds']} s, "
+        f"worker loss (kill -9 mid-edit; the reaper sees the task stop, 6 s heartbeat as backstop): noticed after "
+        f"{loss['noticedSeconds']} s, "
         f"finished on a new worker after {loss['recoveredSeconds']} s",
     ]
     if loaded is not None:

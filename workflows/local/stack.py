@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from workflows import names
 from workflows.local import emulator_fixes
+from workflows.reaper import reap_stopped_task
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -364,7 +365,12 @@ class EmbeddedStack:
             if code is not None:
                 worker.log_file.close()
                 del self.workers[arn]
-                ecs.stop_task(cluster=names.WORKER_CLUSTER, task=arn, reason=f"Essential container exited ({code})")
+                reason = f"Essential container exited ({code})"
+                ecs.stop_task(cluster=names.WORKER_CLUSTER, task=arn, reason=reason)
+                # Plays EventBridge's "ECS Task State Change: STOPPED" -> the reaper Lambda.
+                reap_stopped_task(
+                    self.client("dynamodb"), self.client("stepfunctions"), names.OWNERSHIP_TABLE.local_name, arn, reason
+                )
         warm = ecs.list_tasks(cluster=names.WORKER_CLUSTER, startedBy=WARM_POOL_STARTED_BY, desiredStatus="RUNNING")
         for _ in range(self.warm_pool_size - len(warm["taskArns"])):
             # The next tick starts its process, by the same path as the tasks the workflow starts.
@@ -391,11 +397,11 @@ class EmbeddedStack:
         for override in task.get("overrides", {}).get("containerOverrides", []):
             env.update({e["name"]: e["value"] for e in override.get("environment", [])})
         task_id = arn.rsplit("/", 1)[-1]
-        env["WEBORDINARY_WORKER_ID"] = f"task-{task_id[:12]}"
+        env["WEBORDINARY_WORKER_ID"] = names.worker_id_for_task(arn)
         env["PYTHONUNBUFFERED"] = "1"
         logs = self.state_dir / "logs"
         logs.mkdir(exist_ok=True)
-        log_file = (logs / f"worker-{task_id[:12]}.log").open("ab")
+        log_file = (logs / f"worker-{task_id}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "container.worker"],
             env=env,
