@@ -39,7 +39,6 @@ class Reaper(Construct):
         # Events the reaper could not handle (after the function's own and EventBridge's retries) wait here.
         self.dead_letter_queue = secure_queue(self, "ReaperDeadLetterQueue", retention_period=DEAD_LETTER_RETENTION)
         terminal_dead_letter_queue(self.dead_letter_queue)
-        dead_letter_queue = self.dead_letter_queue
         ownership = state.table(names.OWNERSHIP_TABLE)
         self.function = kit.function(
             self,
@@ -51,7 +50,7 @@ class Reaper(Construct):
             log_retention=log_retention,
             timeout=Duration.seconds(30),
             memory_mib=256,
-            dead_letter_queue=dead_letter_queue,
+            dead_letter_queue=self.dead_letter_queue,
         )
         # Scan for the stopped worker's rows, then delete them conditionally; nothing else.
         ownership.grant(self.function, "dynamodb:Scan", "dynamodb:DeleteItem")
@@ -68,6 +67,9 @@ class Reaper(Construct):
         )
         self.rule.add_target(
             targets.LambdaFunction(
-                self.function, dead_letter_queue=dead_letter_queue, retry_attempts=4, max_event_age=Duration.hours(1)
+                self.function,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=4,
+                max_event_age=Duration.hours(1),
             )
         )
