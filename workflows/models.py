@@ -156,6 +156,19 @@ class CommandTimings(Contract):
     totalMs: int = 0
 
 
+LeftoverKind = Literal["uncommitted", "unpushed"]
+
+
+class KeptAside(Contract):
+    """Leftovers of a run that did not finish, kept on a WIP ref of their own (and on the remote's same ref
+    when ``pushed``) instead of being mixed into the command that runs next."""
+
+    ref: str
+    commit: str
+    kind: LeftoverKind
+    pushed: bool = False
+
+
 class CommandResult(Contract):
     """SendTaskSuccess output. Small on purpose: the reply is composed from it in the ASL."""
 
@@ -167,6 +180,8 @@ class CommandResult(Contract):
     # "stopped": the command was the STOP keyword; it ended the running command instead of editing.
     kind: Literal["changed", "stopped"] = "changed"
     timings: CommandTimings = CommandTimings()
+    # What earlier, unfinished runs left in the checkout, kept aside before this command started.
+    keptAside: list[KeptAside] = []
 
 
 class IntakeOutcome(Contract):

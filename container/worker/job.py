@@ -157,14 +157,14 @@ def run_command(
     )
     try:
         with clock.lap("prepare"):
-            workspace.prepare(command.branch, exclude=exclude)
+            workspace.prepare(command.branch, exclude=exclude, message_id=command.messageId)
             if fetch_attachment is not None:
                 # The mail's attachments go into an uploads folder the agent is told about (never committed).
                 uploads = prepare_uploads(workspace.path, message, fetch_attachment)
                 instruction, exclude = uploads.instruction_for(instruction), exclude | uploads.excluded
         cancel.check()
-        # A retried command (the previous attempt failed after committing, e.g. at upload or push) finds its
-        # own commit on HEAD; editing again would fail ("nothing to change") or apply the edit twice.
+        # A retried command whose previous attempt got as far as its own commit (it failed at upload or push)
+        # finds that commit on HEAD; editing again would fail ("nothing to change") or apply the edit twice.
         earlier = workspace.head_commit_for(command.messageId)
         if earlier is not None:
             sha, files = earlier
@@ -197,4 +197,5 @@ def run_command(
         previewUrl=preview_url,
         summary=_bounded(summary, MAX_SUMMARY),
         timings=clock.timings(),
+        keptAside=workspace.kept_aside,
     )

@@ -4,10 +4,20 @@ One checkout per (project, user) lives at ``root/project/user/checkout`` and is 
 threads; a thread is a branch. Every git call runs with ``GIT_CEILING_DIRECTORIES`` at the checkout's parent
 so that, whatever state the checkout is in, git can never walk up into an enclosing repository (the worker
 may itself run inside a git checkout). Identity is written to the repository's own config, never global.
+
+A command always starts from its branch as last *pushed* (or the default branch for a new thread). What a run
+that did not finish left behind -- uncommitted changes on whichever branch, local commits the remote lacks --
+is kept aside on a WIP ref of its own (``refs/webordinary/wip/{branch}/{time}-{commit}``, pushed to the remote
+when it can be, so it is not stranded in one workspace) and never mixed into the command: agents are not
+idempotent, and an instruction run over its own half-done edit finds nothing to do, or does it twice.
+Two kinds of unpushed commit are built on instead of kept aside: an *interrupted* command's WIP commit (the
+graceful path: its instruction is carried into the next command, which continues its work), and the command's
+own finished commit (its push failed: that is the instruction done exactly once, and the retry publishes it).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -19,9 +29,16 @@ import git
 
 from container.worker.editors import is_excluded, normalise_excluded
 from workflows.errors import NothingToChangeError, PushFailedError, RepositoryError
-from workflows.models import PROJECT_ID_RE, USER_ID_RE
+from workflows.models import PROJECT_ID_RE, USER_ID_RE, KeptAside, LeftoverKind
+
+log = logging.getLogger("webordinary.worker.workspace")
 
 WIP_MESSAGE = "WIP: recovered uncommitted work"
+WIP_REF_PREFIX = "refs/webordinary/wip"
+# The trailer save_partial_work (job.py) puts on an interrupted command's WIP commit.
+INTERRUPTED_TRAILER = "Interrupted-By"
+# Keeping leftovers on the remote is a courtesy, not a step a command should wait long for.
+WIP_PUSH_TIMEOUT_S = 60.0
 # Network operations get a hard limit so a hung remote cannot hold the worker forever.
 NETWORK_TIMEOUT_S = 300.0
 _STDERR_TAIL_LINES = 15
@@ -59,6 +76,8 @@ class Workspace:
         self.default_branch = default_branch
         self.identity = identity
         self._repo: git.Repo | None = None
+        #: What the last :meth:`prepare` kept aside.
+        self.kept_aside: list[KeptAside] = []
 
     # --- environment --------------------------------------------------------------------------------------
 
@@ -88,22 +107,32 @@ class Workspace:
 
     # --- prepare ------------------------------------------------------------------------------------------
 
-    def prepare(self, branch: str, exclude: set[str] | None = None) -> git.Repo:
-        """Clone or fetch, recover leftovers of a crashed run, and check out ``branch``.
+    def prepare(self, branch: str, exclude: set[str] | None = None, message_id: str = "") -> git.Repo:
+        """Clone or fetch, keep aside what an unfinished run left, and check out ``branch`` at its last pushed
+        state (see the module's doc). What was kept aside is in :attr:`kept_aside` afterwards.
 
         ``exclude`` names disposable directories (the build output): their contents are reset to the commit
-        before anything else, so stale output from another thread is never published or committed.
+        before anything else, so stale output from another thread is never published, committed or kept.
+        ``message_id`` is the command's: its own finished commit, if its push failed, is built on.
         """
         self._check_branch_name(branch)
         self.close()
+        self.kept_aside = []
         repo = self._open_or_clone()
         self._repo = repo
         self._configure(repo)
         self._remove_stale_lock(repo)
         self._fetch(repo)
         self._discard_output(repo, normalise_excluded(exclude or set()))
-        self._recover_dirty(repo)
-        self._checkout(repo, branch)
+        start = self._start_point(repo, branch)
+        self._keep_uncommitted(repo)
+        base = self._keep_unpushed(repo, branch, start, message_id)
+        # -f: the worktree's changes are kept aside already. --no-track: the thread branch pushes to its own
+        # name, never to the default branch. clean -fd: untracked files were kept aside too (ignored ones, such
+        # as installed dependencies, stay).
+        repo.git.checkout("-f", "--no-track", "-B", branch, base, "--")
+        repo.git.clean("-fd")
+        self._push_kept_aside(repo)
         return repo
 
     def _check_branch_name(self, branch: str) -> None:
@@ -207,50 +236,76 @@ class Workspace:
                 repo.git.checkout("HEAD", "--", spec)
             repo.git.clean("-fdx", "--", spec)
 
-    @staticmethod
-    def _recover_dirty(repo: git.Repo) -> None:
-        """Commit what a crashed run left behind (never stash: stashes are invisible and easily lost)."""
+    def _start_point(self, repo: git.Repo, branch: str) -> str:
+        """The commit a command on ``branch`` starts from: the branch as pushed, else the default branch."""
+        for ref in (f"refs/remotes/origin/{branch}", f"refs/remotes/origin/{self.default_branch}"):
+            sha = self._resolve(repo, ref)
+            if sha is not None:
+                return sha
+        raise RepositoryError(f'The site\'s repository has no "{self.default_branch}" branch to start from.')
+
+    def _keep_uncommitted(self, repo: git.Repo) -> None:
+        """Commit what is in the worktree (never a stash: stashes are invisible and easily lost) without moving
+        any branch, and keep that commit on a WIP ref named for the branch it was left on."""
         if not repo.is_dirty(untracked_files=True):
             return
-        if repo.head.is_detached:
-            # Commits on a detached HEAD vanish at the next checkout; give them a branch to live on.
-            repo.git.checkout("-b", f"wip-recovered-{time.strftime('%Y%m%d%H%M%S')}")
+        on = "detached" if not repo.head.is_valid() or repo.head.is_detached else repo.active_branch.name
         repo.git.add("-A")
-        repo.git.commit("-m", WIP_MESSAGE, "--no-verify")
+        tree = repo.git.write_tree()
+        parents = ["-p", "HEAD"] if repo.head.is_valid() else []
+        message = (
+            f"{WIP_MESSAGE}\n\nLeft in the checkout on {on} by a run that did not finish, and kept aside so that "
+            "the next command starts from the pushed branch."
+        )
+        sha = str(repo.git.commit_tree(tree, *parents, "-m", message))
+        self._keep(repo, on, sha, "uncommitted")
 
-    def _checkout(self, repo: git.Repo, branch: str) -> None:
-        remote_ref = f"refs/remotes/origin/{branch}"
-        has_remote = self._ref_exists(repo, remote_ref)
-        if self._ref_exists(repo, f"refs/heads/{branch}"):
-            repo.git.checkout(branch, "--")
-            if has_remote:
-                self._fast_forward(repo, branch, remote_ref)
-            return
-        if has_remote:
-            repo.git.checkout("-b", branch, "--track", f"origin/{branch}", "--")
-            return
-        base = f"refs/remotes/origin/{self.default_branch}"
-        if not self._ref_exists(repo, base):
-            raise RepositoryError(f'The site\'s repository has no "{self.default_branch}" branch to start from.')
-        # --no-track: the thread branch must push to its own name, never to the default branch.
-        repo.git.checkout("--no-track", "-b", branch, base, "--")
-
-    @staticmethod
-    def _fast_forward(repo: git.Repo, branch: str, remote_ref: str) -> None:
-        if Workspace._is_ancestor(repo, "HEAD", remote_ref):
-            repo.git.merge("--ff-only", remote_ref)
-        elif not Workspace._is_ancestor(repo, remote_ref, "HEAD"):
-            # Neither contains the other: someone else pushed to the thread branch while we had unpushed
-            # work. We do not merge or force; a person has to decide.
-            raise RepositoryError(f'The branch "{branch}" has changed elsewhere and no longer matches this copy.')
+    def _keep_unpushed(self, repo: git.Repo, branch: str, start: str, message_id: str) -> str:
+        """Where ``branch`` starts: ``start`` once the local commits it lacks are kept aside; or the local branch,
+        when what it adds to ``start`` is only interrupted commands' WIP and this command's finished commit."""
+        local = self._resolve(repo, f"refs/heads/{branch}")
+        if local is None or self._is_ancestor(repo, local, start):
+            return start  # the remote has everything the local branch has
+        if self._is_ancestor(repo, start, local) and self._continues(repo, start, local, message_id):
+            return local
+        self._keep(repo, branch, local, "unpushed")
+        return start
 
     @staticmethod
-    def _ref_exists(repo: git.Repo, ref: str) -> bool:
-        try:
-            repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
-        except git.GitCommandError:
+    def _continues(repo: git.Repo, start: str, local: str, message_id: str) -> bool:
+        commits = list(repo.iter_commits(f"{start}..{local}"))  # newest first
+        for position, commit in enumerate(commits):
+            if _has_trailer(commit, INTERRUPTED_TRAILER):
+                continue
+            if position == 0 and message_id and _made_for(commit, message_id):
+                continue
             return False
         return True
+
+    def _keep(self, repo: git.Repo, on: str, sha: str, kind: LeftoverKind) -> None:
+        ref = f"{WIP_REF_PREFIX}/{on}/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{sha[:12]}"
+        repo.git.update_ref(ref, sha)
+        self.kept_aside.append(KeptAside(ref=ref, commit=sha, kind=kind))
+        log.warning("kept aside %s work of an unfinished run on %s (%s)", kind, ref, sha[:12])
+
+    def _push_kept_aside(self, repo: git.Repo) -> None:
+        """Best effort: on the remote, the leftovers outlive this workspace."""
+        if not self.kept_aside:
+            return
+        refspecs = [f"{kept.ref}:{kept.ref}" for kept in self.kept_aside]
+        try:
+            repo.git.push("origin", *refspecs, kill_after_timeout=WIP_PUSH_TIMEOUT_S)
+        except git.GitCommandError as exc:
+            log.warning("could not push the kept-aside work (it stays in this workspace): %s", _git_error(exc))
+            return
+        self.kept_aside = [kept.model_copy(update={"pushed": True}) for kept in self.kept_aside]
+
+    @staticmethod
+    def _resolve(repo: git.Repo, ref: str) -> str | None:
+        try:
+            return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
+        except git.GitCommandError:
+            return None
 
     @staticmethod
     def _is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
@@ -306,15 +361,28 @@ class Workspace:
     def head_commit_for(self, message_id: str) -> tuple[str, list[str]] | None:
         """HEAD's (sha, files) if HEAD was made for ``message_id`` (its ``Message:`` trailer), else None.
 
-        A retried command finds its own earlier commit here instead of editing a second time.
+        A retried command finds its own earlier commit here instead of editing a second time: on the pushed
+        branch (the worker died after pushing, before answering), or built on by :meth:`prepare` (the push failed).
         """
         repo = self.repo
         if not repo.head.is_valid():
             return None
         commit = repo.head.commit
-        message = commit.message if isinstance(commit.message, str) else commit.message.decode("utf-8", "replace")
-        last_paragraph = message.strip().split("\n\n")[-1]
-        if not re.search(rf"^Message: {re.escape(message_id)}$", last_paragraph, re.MULTILINE):
+        if not _made_for(commit, message_id):
             return None
         files = repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", "--root", "HEAD")
         return commit.hexsha, [p for p in files.split("\0") if p]
+
+
+def _trailers(commit: git.Commit) -> str:
+    message = commit.message if isinstance(commit.message, str) else commit.message.decode("utf-8", "replace")
+    return message.strip().split("\n\n")[-1]
+
+
+def _made_for(commit: git.Commit, message_id: str) -> bool:
+    """Whether ``commit`` is a command's finished commit for ``message_id`` (its ``Message:`` trailer)."""
+    return bool(re.search(rf"^Message: {re.escape(message_id)}$", _trailers(commit), re.MULTILINE))
+
+
+def _has_trailer(commit: git.Commit, name: str) -> bool:
+    return bool(re.search(rf"^{re.escape(name)}: \S", _trailers(commit), re.MULTILINE))

@@ -19,7 +19,7 @@ import pytest
 from workflows import names, projects
 from workflows.aws import client
 from workflows.local import operations
-from workflows.local.agents import SLOW_EDIT
+from workflows.local.agents import APPEND_LINE, SLOW_EDIT
 from workflows.local.demo import create_demo_repository
 from workflows.local.stack import EmbeddedStack, StackInfo
 
@@ -90,6 +90,11 @@ def owner_process(stack: EmbeddedStack, project: str, user: str) -> Any:
     raise AssertionError("no owner process found")
 
 
+def wip_refs(repo: Path, thread: str) -> list[Any]:
+    """The refs the remote keeps a thread's dead runs' leftovers on."""
+    return [ref for ref in git.Repo(repo).refs if ref.path.startswith(f"refs/webordinary/wip/thread-{thread}/")]
+
+
 def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -131,11 +136,47 @@ def test_worker_killed_mid_edit_is_noticed_retried_and_its_work_kept(
     assert lost.data["Error"] == "WorkerStoppedError"  # the reaper saw the task stop; no heartbeat wait
     branch = git.Repo(repo).commit(f"thread-{outcome.threadId}")
     assert b"Ring us" in (branch.tree / "src" / "index.html").data_stream.read()
-    # The lost worker's uncommitted partial work survived on the workspace and was committed, not dropped.
-    history = [c.message for c in git.Repo(repo).iter_commits(f"thread-{outcome.threadId}")]
-    assert any("recovered uncommitted work" in str(m) for m in history)
+    # The retry ran the whole instruction again from the pushed state: the agent's note is there once.
+    assert (branch.tree / "src" / "notes.txt").data_stream.read().decode().count("working on:") == 1
+    # The lost worker's uncommitted partial work was kept aside on a WIP ref of the remote, not dropped.
+    (kept,) = wip_refs(repo, outcome.threadId)
+    assert "recovered uncommitted work" in str(kept.commit.message)
+    assert kept.commit.hexsha not in {c.hexsha for c in git.Repo(repo).iter_commits(f"thread-{outcome.threadId}")}
+    succeeded = next(e for e in events(outcome.threadId) if e.type == "CommandSucceeded")
+    assert [k["ref"] for k in succeeded.data["keptAside"]] == [kept.path]
     assert len(replies(info, outcome.threadId)) == 1
     print(f"worker-loss recovery: {recovered_in:.1f} s")
+
+
+def test_a_non_idempotent_agent_killed_before_the_commit_is_retried_from_the_pushed_branch(
+    stack: EmbeddedStack, info: StackInfo, tmp_path: Path
+) -> None:
+    # Every real agent is like this one: asked to add a line, it adds one more each time it runs. Killed after
+    # writing and before the job's commit, its retry must not see the dead run's line.
+    repo = create_demo_repository(tmp_path)
+    marker = tmp_path / "appended"
+    add_project(info, "sundays", repo, editor=f"command:python3 {APPEND_LINE} --sleep 60 --once-marker {marker}")
+    outcome = deliver(info, "sundays@mail.webordinary.test", "Please say we are open on Sundays.")
+    wait_for(marker.exists, what="the agent to write its line")
+    owner_process(stack, "sundays", projects.user_id_for(OWNER)).send_signal(signal.SIGKILL)
+
+    described = finish(outcome.executionArn)
+    assert described["status"] == "SUCCEEDED", states(outcome.executionArn)
+    types = [e.type for e in events(outcome.threadId)]
+    assert types.count("WorkerLost") == 1 and types[-2:] == ["CommandSucceeded", "ReplySent"], types
+    # One reply, and it says the change is made.
+    (reply,) = replies(info, outcome.threadId)
+    assert "Added '<p>Open on Sundays</p>' to src/index.html." in reply["text"].replace("\r\n", "\n")
+    # The pushed branch: one commit on main, the line exactly once.
+    bare = git.Repo(repo)
+    head = bare.commit(f"thread-{outcome.threadId}")
+    assert [p.hexsha for p in head.parents] == [bare.commit("main").hexsha]
+    assert (head.tree / "src" / "index.html").data_stream.read().decode().count("<p>Open on Sundays</p>") == 1
+    # The dead run's line is findable on its own ref, based on main, and not part of the branch.
+    (kept,) = wip_refs(repo, outcome.threadId)
+    assert (kept.commit.tree / "src" / "index.html").data_stream.read().decode().count("Open on Sundays") == 1
+    assert [p.hexsha for p in kept.commit.parents] == [bare.commit("main").hexsha]
+    assert kept.commit.hexsha not in {c.hexsha for c in bare.iter_commits(f"thread-{outcome.threadId}")}
 
 
 def test_worker_frozen_past_its_heartbeat_is_replaced_and_cannot_interfere(

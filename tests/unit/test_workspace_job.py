@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,8 +9,9 @@ import pytest
 
 from container.worker.build import run_build
 from container.worker.job import commit_message, run_command
-from container.worker.preview import S3PreviewPublisher, content_type, site_files
-from container.worker.workspace import WIP_MESSAGE, Workspace
+from container.worker.preview import S3PreviewPublisher, content_type
+from container.worker.workspace import WIP_MESSAGE, WIP_REF_PREFIX, Workspace
+from tests.gitrepos import FakePublisher, bare_git, git, isolate_git
 from workflows.errors import (
     BuildFailedError,
     NothingToChangeError,
@@ -26,12 +25,6 @@ from workflows.threads import THREAD_ID_RE, branch_for
 THREAD = "ab3k9x2m"
 OTHER_THREAD = "cd5h7j8k"
 IDENTITY = ("WebOrdinary", "bot@webordinary.test")
-SEEDER = {
-    "GIT_AUTHOR_NAME": "Seeder",
-    "GIT_AUTHOR_EMAIL": "seeder@example.com",
-    "GIT_COMMITTER_NAME": "Seeder",
-    "GIT_COMMITTER_EMAIL": "seeder@example.com",
-}
 BUILD_PY = """\
 import pathlib, shutil
 out = pathlib.Path("dist")
@@ -42,35 +35,7 @@ print("built", len(list(out.iterdir())), "pages")
 """
 
 
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **SEEDER, "GIT_CEILING_DIRECTORIES": str(cwd.parent)}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def bare_git(bare: Path, *args: str) -> str:
-    return git(bare, f"--git-dir={bare}", *args)
-
-
-class FakePublisher:
-    def __init__(self) -> None:
-        self.sites: dict[str, dict[str, bytes]] = {}
-
-    def publish(self, site_dir: Path, project_id: str, thread_id: str) -> str:
-        self.sites[thread_id] = {relative: path.read_bytes() for relative, path in site_files(site_dir)}
-        return f"https://preview.test/{project_id}/{thread_id}/index.html"
-
-
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A HOME of our own, so any write to global git config would show up (and not touch the real one)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("GIT_CONFIG_GLOBAL", "GIT_DIR", "GIT_WORK_TREE", *SEEDER):
-        monkeypatch.delenv(name, raising=False)
-    return home
+isolated_git = pytest.fixture(autouse=True)(isolate_git)
 
 
 @pytest.fixture
@@ -233,21 +198,31 @@ def test_local_branch_fast_forwards_to_commits_pushed_elsewhere(tmp_path: Path, 
     assert result.filesChanged == ["about.html"]
 
 
-def test_leftovers_of_a_crashed_run_are_committed_not_lost(tmp_path: Path, origin: Path) -> None:
+def test_leftovers_of_a_crashed_run_are_kept_aside_not_lost_nor_mixed_in(tmp_path: Path, origin: Path) -> None:
     publisher = FakePublisher()
     root = tmp_path / "workspaces"
     project = make_project(origin)
-    run(project, root, publisher, 'replace "Call us" with "Ring us"', "m-1")
+    first = run(project, root, publisher, 'replace "Call us" with "Ring us"', "m-1")
     checkout = checkout_of(root)
     (checkout / "draft.html").write_text("half done\n")
     (checkout / ".git" / "index.lock").write_text("")  # a git process died mid-command
 
     result = run(project, root, publisher, 'replace "Ring us" with "Phone us"', "m-2")
 
+    # The next command starts from the pushed branch: the stranded file is not part of it...
     subjects = bare_git(origin, "log", "--format=%s", f"thread-{THREAD}").splitlines()
-    assert subjects[:3] == ['replace "Ring us" with "Phone us"', WIP_MESSAGE, 'replace "Call us" with "Ring us"']
-    assert bare_git(origin, "show", f"{result.commit}:draft.html") == "half done"
+    assert subjects[:2] == ['replace "Ring us" with "Phone us"', 'replace "Call us" with "Ring us"']
+    assert "draft.html" not in bare_git(origin, "ls-tree", "--name-only", result.commit).splitlines()
+    # ...and it is not lost either: kept on a WIP ref of its own, here and on the remote, listed in the result.
+    (kept,) = result.keptAside
+    assert kept.kind == "uncommitted" and kept.pushed
+    assert kept.ref.startswith(f"{WIP_REF_PREFIX}/thread-{THREAD}/")
+    assert bare_git(origin, "rev-parse", kept.ref) == kept.commit
+    assert bare_git(origin, "show", f"{kept.commit}:draft.html") == "half done"
+    assert bare_git(origin, "rev-parse", f"{kept.commit}^") == first.commit
+    assert bare_git(origin, "log", "-1", "--format=%s", kept.commit) == WIP_MESSAGE
     assert git(checkout, "stash", "list") == ""
+    assert git(checkout, "status", "--porcelain") == ""
 
 
 def test_retry_after_a_failed_push_reuses_the_commit(tmp_path: Path, origin: Path) -> None:

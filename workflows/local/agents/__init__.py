@@ -3,3 +3,4 @@
 from pathlib import Path
 
 SLOW_EDIT = Path(__file__).parent / "slow_edit.py"
+APPEND_LINE = Path(__file__).parent / "append_line.py"
