@@ -15,6 +15,8 @@ import codecs
 import functools
 import re
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parseaddr
@@ -128,6 +130,23 @@ _ADDRESS_RE = re.compile(
 
 def is_address(value: str) -> bool:
     return len(value) <= 254 and bool(_ADDRESS_RE.fullmatch(value)) and len(value.partition("@")[0]) <= 64
+
+
+# Far more than 50 ids of 250 characters each: the cap on ids is message_ids's; this one bounds the decoding.
+MAX_ID_HEADER_CHARS = 64 * 1024
+
+
+def _id_header(msg: Message, name: str) -> str:
+    """The first such header's value as text, RFC 2047 encoded words decoded. Python's own ``email`` package
+    (and every client or tool built on it) folds a long value into encoded words when a policy with a line
+    limit re-serialises it: an SES reply id of about 60 characters arrives as ``=?utf-8?q?=3C...?=``."""
+    raw = " ".join(_raw_values(msg, name)[:1])[:MAX_ID_HEADER_CHARS]
+    if "=?" not in raw:
+        return raw
+    try:
+        return str(make_header(decode_header(raw)))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+        return raw  # undecodable words: read the ids that are there in plain text
 
 
 def message_ids(value: str, limit: int = 50) -> tuple[str, ...]:
@@ -245,8 +264,8 @@ def _headers(msg: Message, own_domain: str) -> dict[str, Any]:
         "sender_problem": problem,
         "subject": subject,
         "rfc_message_id": next(iter(message_ids(" ".join(_raw_values(msg, "Message-ID")[:1]))), ""),
-        "in_reply_to": message_ids(" ".join(_raw_values(msg, "In-Reply-To")[:1]), 5),
-        "references": message_ids(" ".join(_raw_values(msg, "References")[:1])),
+        "in_reply_to": message_ids(_id_header(msg, "In-Reply-To"), 5),
+        "references": message_ids(_id_header(msg, "References")),
         "recipients": _recipients(msg),
         "automatic": automatic[0] if automatic else None,
         "automatic_detail": automatic[1] if automatic else "",

@@ -3,7 +3,9 @@ handler, a real worker process, a real bare git repository."""
 
 from __future__ import annotations
 
+import email.policy
 import json
+from email.message import EmailMessage
 from pathlib import Path
 
 import git
@@ -119,6 +121,27 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     assert b"555-0199" in (newer.tree / "src" / "index.html").data_stream.read()
     assert b"Ring us" in (newer.tree / "src" / "index.html").data_stream.read()
     assert bare.commit("main").hexsha == head.parents[0].hexsha  # main untouched
+
+    # A reply written with Python's email package (as a script or a Python-based client sends it): our long
+    # reply ids arrive folded into RFC 2047 encoded words, and no plus-address or subject tag is there to help.
+    latest = [r for r in operations.outbox(info) if r["threadId"] == thread][-1]
+    scripted = EmailMessage(policy=email.policy.SMTP)
+    scripted["From"] = ALICE
+    scripted["To"] = "bakery@mail.webordinary.test"
+    scripted["Subject"] = "Re: Phone wording"
+    scripted["Message-ID"] = "<CAF9012-scripted@mail.example.com>"
+    scripted["In-Reply-To"] = latest["messageId"]
+    # As scripts commonly do, References names the parent only: the thread's own short ids are not there.
+    scripted["References"] = latest["messageId"]
+    scripted.set_content('Please replace "Ring us" with "Phone us".\n')
+    raw = scripted.as_bytes()
+    assert b"In-Reply-To: =?utf-8?q?=3C" in raw and b"References: =?utf-8?q?=3C" in raw, raw[:600]
+    third = operations.deliver_email(info, raw)
+    assert third.accepted and third.threadId == thread, third
+    assert third.executionArn is not None
+    described = operations.wait_for_execution(client("stepfunctions"), third.executionArn, timeout=120)
+    assert described["status"] == "SUCCEEDED", operations.trace(client("stepfunctions"), third.executionArn)
+    assert bare.commit(branch).parents[0].hexsha == newer.hexsha
 
 
 def test_same_mail_delivered_twice_runs_once_and_replies_once(info: StackInfo, repos: Path) -> None:

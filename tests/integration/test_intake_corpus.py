@@ -300,6 +300,8 @@ def test_corpus_mail_gets_its_outcome(corpus: Corpus, index: int, case: dict[str
     assert reply["subject"].endswith(f"[wo:{outcome.threadId}]")
     if "references" in case:
         assert len(reply["references"].split()) == min(case["references"] + 1, 20)
+    for reference in case.get("referencesInclude", []):
+        assert reference in reply["references"].split()  # decoded, whatever encoding it arrived in
 
 
 def test_zip_bombs_are_stored_as_the_bytes_they_arrived_as_never_unpacked(corpus: Corpus) -> None:

@@ -4,6 +4,7 @@ the headers of our replies."""
 
 from __future__ import annotations
 
+import email.policy
 import re
 from email.message import EmailMessage
 from pathlib import Path
@@ -185,6 +186,70 @@ def test_long_folded_headers_are_unfolded() -> None:
     parsed = mail.parse((OWN / "07-long-folded-headers.eml").read_bytes())
     assert parsed.subject.startswith("A very long subject line that a mail client folds over several lines")
     assert "\n" not in parsed.subject and len(parsed.references) == 30
+
+
+SES_FIRST = "<0102019389a1b2c3-7d8e9f0a-1b2c-4d3e-8f9a-0b1c2d3e4f5a-000000@eu-west-1.amazonses.com>"
+SES_LATEST = "<0102019389a4d5e6-1f2e3d4c-5b6a-4978-8a9b-c0d1e2f3a4b5-000000@eu-west-1.amazonses.com>"
+
+
+def test_reply_ids_folded_into_encoded_words_by_pythons_email_package_are_decoded() -> None:
+    # What a reply written by a Python-based client or tool carries: the package folds a long id into RFC 2047
+    # encoded words when a policy with a line limit serialises it (here as it does, not as we imagine it does).
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = "Alice <alice@example.com>"
+    msg["To"] = f"bakery@{DOMAIN}"
+    msg["Subject"] = "Re: Your change is ready"
+    msg["In-Reply-To"] = SES_LATEST
+    msg["References"] = f"<CAF1@mail.example.com> {SES_FIRST} {SES_LATEST}"
+    msg.set_content("Bold, please.")
+    raw = msg.as_bytes()
+    assert b"In-Reply-To: =?utf-8?q?=3C" in raw and b"\r\n =?utf-8?q?" in raw  # encoded and folded
+
+    headers = mail.read_headers(raw)
+
+    assert headers.in_reply_to == (SES_LATEST,)
+    assert headers.references == ("<CAF1@mail.example.com>", SES_FIRST, SES_LATEST)
+    assert mail.parse(raw).in_reply_to == (SES_LATEST,)
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("43-python-encoded-reply-ids.eml", ("<CAF0043-first@mail.example.com>", SES_FIRST, SES_LATEST)),
+        ("44-encoded-reply-ids-unfolded.eml", ("<CAF0044-first@mail.example.com>", SES_FIRST, SES_LATEST)),
+    ],
+)
+def test_encoded_reply_ids_in_the_corpus_are_decoded(name: str, expected: tuple[str, ...]) -> None:
+    headers = mail.read_headers((OWN / name).read_bytes())
+    assert headers.in_reply_to == (SES_LATEST,)
+    assert headers.references == expected
+
+
+def test_encoded_reply_ids_keep_the_cap_on_how_many_are_read() -> None:
+    ids = [
+        f"<id-{n:03d}-0102019389a1b2c3-7d8e9f0a-1b2c-4d3e-8f9a-0b1c2d3e4f5a-000000@eu-west-1.amazonses.com>"
+        for n in range(200)
+    ]
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = "Alice <alice@example.com>"
+    msg["References"] = " ".join(ids)
+    msg["In-Reply-To"] = " ".join(ids[:10])
+    msg.set_content("x")
+    raw = msg.as_bytes()
+    assert b"=?utf-8?q?" in raw
+
+    headers = mail.read_headers(raw)
+
+    assert headers.references == tuple(ids[-50:])
+    assert headers.in_reply_to == tuple(ids[5:10])
+
+
+def test_undecodable_encoded_words_still_give_the_plain_ids() -> None:
+    raw = (
+        b"From: alice@example.com\r\nTo: bakery@mail.webordinary.test\r\nSubject: x\r\n"
+        b"References: <plain@example.com> =?no-such-charset?q?=3Cx=40y=3E?= =?utf-8?b?!!!?=\r\n\r\nHi\r\n"
+    )
+    assert mail.read_headers(raw).references[:1] == ("<plain@example.com>",)
 
 
 def test_format_flowed_is_joined_back_into_lines() -> None:
