@@ -1,12 +1,11 @@
 """The event log in DynamoDB, as the Python side writes and reads it.
 
-Protocol (the ASL follows the same two steps, see ``asl/message.asl.json``):
-
-1. allocate: ``UpdateItem`` on the stream's head item, ``ADD lastSeq 1``, returning the new number;
-2. append: ``PutItem`` of the event keyed by its deterministic ``eventId`` with
-   ``attribute_not_exists(eventId)``, so a retried step cannot record the same fact twice.
-
-A retried allocate leaves a gap in ``seq``; order is what matters, density is not.
+Protocol (the ASL follows it too, see ``asl/message.asl.json``): ``PutItem`` of the event keyed by its
+deterministic ``eventId`` with ``attribute_not_exists(eventId)``, so a retried step cannot record the same fact
+twice. Events are read in the order of their ``order`` attribute, ``{time}#{writer}#{what}``: the time in
+Step Functions' format (UTC, milliseconds, ``Z``), then the execution (or writer) and the state (or event type)
+to break ties. The per-stream ``seq`` counter (``UpdateItem ADD lastSeq 1`` on the head item) is still written
+while the workflow allocates it, but nothing reads in its order any more.
 """
 
 from __future__ import annotations
@@ -22,7 +21,13 @@ from workflows.events import StoredEvent
 
 
 def now_iso() -> str:
+    """Now, as Step Functions writes ``$$.State.EnteredTime``: UTC, milliseconds, ``Z``."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def order_key(at: str, writer: str, what: str) -> str:
+    """The sort key of an event: the ASL builds the same from EnteredTime, execution name and state name."""
+    return f"{at}#{writer}#{what}"
 
 
 class EventLog:
@@ -45,8 +50,16 @@ class EventLog:
     ) -> StoredEvent | None:
         """Append once; returns None when an event with this id is already recorded."""
         seq = self._allocate(stream)
+        at = now_iso()
         event = StoredEvent(
-            stream=stream, eventId=event_id, seq=seq, type=type_, at=now_iso(), execution=execution, data=data
+            stream=stream,
+            eventId=event_id,
+            seq=seq,
+            order=order_key(at, execution or "python", event_id),
+            type=type_,
+            at=at,
+            execution=execution,
+            data=data,
         )
         try:
             self._ddb.put_item(
@@ -55,6 +68,7 @@ class EventLog:
                     "stream": {"S": stream},
                     "eventId": {"S": event_id},
                     "seq": {"N": str(seq)},
+                    "order": {"S": event.order},
                     "type": {"S": type_},
                     "at": {"S": event.at},
                     "execution": {"S": execution},
@@ -72,7 +86,7 @@ class EventLog:
         events: list[StoredEvent] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": names.EVENTS_TABLE.local_indexes[0].name,
+            "IndexName": names.EVENT_ORDER_INDEX,
             "KeyConditionExpression": "#s = :s",
             "ExpressionAttributeNames": {"#s": "stream"},
             "ExpressionAttributeValues": {":s": {"S": stream}},

@@ -39,7 +39,9 @@ class StoredEvent(BaseModel):
 
     stream: str
     eventId: str
-    seq: int
+    seq: int = 0
+    # The read order (see workflows/eventlog.py); an event recorded before it existed sorts by its time.
+    order: str = ""
     type: str
     at: str
     execution: str = ""
@@ -56,7 +58,8 @@ class StoredEvent(BaseModel):
         return cls(
             stream=item["stream"]["S"],
             eventId=item["eventId"]["S"],
-            seq=int(item["seq"]["N"]),
+            seq=int(item.get("seq", {}).get("N", "0")),
+            order=item.get("order", {}).get("S", ""),
             type=item["type"]["S"],
             at=item.get("at", {}).get("S", ""),
             execution=item.get("execution", {}).get("S", ""),
@@ -146,8 +149,13 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
     return state
 
 
+def read_order(event: StoredEvent) -> str:
+    """What events are ordered by (the event log's ``order``; the time for an event recorded before it)."""
+    return event.order or event.at
+
+
 def fold(thread_id: str, events: Iterable[StoredEvent]) -> ThreadState:
     state = ThreadState(threadId=thread_id)
-    for event in sorted(events, key=lambda e: e.seq):
+    for event in sorted(events, key=read_order):
         state = evolve(state, event)
     return state

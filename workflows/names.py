@@ -65,6 +65,7 @@ class QueueSpec:
 
 # --- DynamoDB ---------------------------------------------------------------------------------------------
 
+EVENT_ORDER_INDEX = "byOrder"
 EVENTS_TABLE = TableSpec(
     construct_id="EventsTable",
     local_name=f"{PREFIX}-events",
@@ -72,13 +73,14 @@ EVENTS_TABLE = TableSpec(
     placeholder="EventsTableName",
     partition_key=Attribute("stream"),
     sort_key=Attribute("eventId"),
-    # Events are keyed by a deterministic id (so a retried append hits its own condition) and ordered by a
-    # per-stream sequence number allocated from the stream's head item.
-    local_indexes=(LocalIndex("bySeq", Attribute("seq", "N")),),
+    # Events are keyed by a deterministic id (so a retried append hits its own condition) and ordered by
+    # ``order``: "{time}#{execution}#{state}", which needs no counter. In the ASL the time is the recording
+    # state's $$.State.EnteredTime, which a Retry of that state keeps; Python writers use the same format.
+    local_indexes=(LocalIndex(EVENT_ORDER_INDEX, Attribute("order")),),
     purpose="append-only event log; one stream per thread, plus intake streams for rejected mail",
 )
-# The item in each stream partition that holds the last allocated sequence number. It has no ``seq``
-# attribute, so it never appears in the ``bySeq`` index.
+# The item in each stream partition that holds the last allocated sequence number (being retired: events are
+# ordered by ``order`` now). It has no ``order`` attribute, so it never appears in the index.
 STREAM_HEAD_ID = "#head"
 
 THREADS_TABLE = TableSpec(

@@ -7,6 +7,7 @@ integration test."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -79,6 +80,25 @@ PROBE = textwrap.dedent(
         "Headers": [{"Name": "In-Reply-To", "Value": "<x@y>"}]}})
     data = requests.get(ep + "/moto-api/data.json").json()["ses"]
     out["ses_simple"] = {"raw": data.get("RawMessage", []), "stored": json.dumps(data.get("Message", []))}
+    # $$.State.EnteredTime: its format, and whether a Retry of the state keeps it.
+    rq = sqs.create_queue(QueueName="retry")["QueueUrl"]
+    arn = run("entered", {"StartAt": "T", "States": {"T": {"Type": "Task", "TimeoutSeconds": 30,
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": rq, "MessageBody": {"t.$": "$$.Task.Token", "e.$": "$$.State.EnteredTime"}},
+        "Retry": [{"ErrorEquals": ["Again"], "IntervalSeconds": 1, "MaxAttempts": 1}], "End": True}}})
+    entered = []
+    for _ in range(2):  # the first attempt, then its retry
+        for _ in range(100):
+            msgs = sqs.receive_message(QueueUrl=rq, WaitTimeSeconds=1).get("Messages", [])
+            if msgs:
+                break
+        body = json.loads(msgs[0]["Body"])
+        sqs.delete_message(QueueUrl=rq, ReceiptHandle=msgs[0]["ReceiptHandle"])
+        entered.append(body["e"])
+        if len(entered) == 1:
+            sfn.send_task_failure(taskToken=body["t"], error="Again", cause="once more")
+    out["entered_time"] = {"attempts": entered}
+
     server.stop()
     print("PROBE" + json.dumps(out))
     """
@@ -113,3 +133,15 @@ def test_sesv2_simple_send_drops_reply_to_and_headers(unpatched: dict) -> None:
     assert unpatched["ses_simple"]["raw"] == []
     assert "c@example.test" not in unpatched["ses_simple"]["stored"]
     assert "<x@y>" not in unpatched["ses_simple"]["stored"]
+
+
+def test_state_entered_time_is_not_in_the_format_aws_writes(unpatched: dict) -> None:
+    # AWS: "2026-12-04T21:42:12.123Z"; moto: Python's isoformat with microseconds and "+00:00".
+    first = unpatched["entered_time"]["attempts"][0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", first), first
+
+
+def test_state_entered_time_holds_across_a_retry_of_the_state(unpatched: dict) -> None:
+    # Not a bug: what the event log's order key relies on, as on AWS (a Retry happens inside the state).
+    first, second = unpatched["entered_time"]["attempts"]
+    assert first == second

@@ -3,6 +3,7 @@ events to the stored thread state, and no execution may come near Step Functions
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from workflows.local.stack import StackInfo
 pytestmark = pytest.mark.integration
 TERMINAL = {"succeeded", "failed", "interrupted", "dead-lettered"}
 MAX_HISTORY_EVENTS = 500
+AWS_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#")
 
 
 def _ensure_a_thread(info: StackInfo, tmp_path: Path) -> None:
@@ -42,8 +44,9 @@ def test_every_thread_replays_to_its_stored_state(info: StackInfo, tmp_path: Pat
     assert threads
     for stored in threads:
         events = operations.thread_events(client("dynamodb"), stored["threadId"])
-        seqs = [e.seq for e in events]
-        assert seqs == sorted(set(seqs)), f"{stored['threadId']}: seq not strictly increasing"
+        orders = [e.order for e in events]
+        assert orders == sorted(set(orders)), f"{stored['threadId']}: not read in strictly increasing order"
+        assert all(AWS_TIME.match(o) for o in orders), orders  # AWS's EnteredTime format, from every writer
         assert len({e.eventId for e in events}) == len(events)
         state = fold(stored["threadId"], events)
         assert (state.projectId, state.userId, state.branch) == (

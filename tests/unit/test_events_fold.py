@@ -1,21 +1,24 @@
 from __future__ import annotations
 
-from workflows.events import StoredEvent, fold
+from workflows.eventlog import order_key
+from workflows.events import StoredEvent, fold, read_order
 
 
 def ev(seq: int, type_: str, data: dict | None = None, message: str = "m1") -> StoredEvent:
+    at = f"2026-01-01T00:00:{seq:02d}.000Z"
     return StoredEvent(
         stream="ab3k9x2m",
         eventId=f"{message}#{type_}",
         seq=seq,
+        order=order_key(at, f"ab3k9x2m-{message}", f"{type_}: record"),
         type=type_,
-        at=f"t{seq}",
+        at=at,
         execution="x",
         data=data or {},
     )
 
 
-def test_fold_builds_the_thread_from_its_events_in_seq_order() -> None:
+def test_fold_builds_the_thread_from_its_events_in_their_order() -> None:
     events = [
         ev(1, "MessageReceived"),
         ev(2, "ThreadResolved", {"projectId": "bakery", "userId": "alice-1", "branch": "thread-ab3k9x2m"}),
@@ -55,6 +58,7 @@ def test_from_item_parses_what_the_asl_writes() -> None:
         "stream": {"S": "ab3k9x2m"},
         "eventId": {"S": "m1#CommandFailed"},
         "seq": {"N": "5"},
+        "order": {"S": "2026-01-01T00:00:00.000Z#ab3k9x2m-m1#CommandFailed: record"},
         "type": {"S": "CommandFailed"},
         "at": {"S": "2026-01-01T00:00:00Z"},
         "execution": {"S": "ab3k9x2m-m1"},
@@ -62,3 +66,19 @@ def test_from_item_parses_what_the_asl_writes() -> None:
     }
     event = StoredEvent.from_item(item)
     assert event.seq == 5 and event.data["Error"] == "NothingToChangeError"
+    assert event.order == "2026-01-01T00:00:00.000Z#ab3k9x2m-m1#CommandFailed: record"
+
+
+def test_the_order_breaks_ties_of_time_by_execution_and_state() -> None:
+    at = "2026-01-01T00:00:00.000Z"
+    a = StoredEvent(stream="s", eventId="m1#A", order=order_key(at, "s-m1", "A"), type="A", at=at)
+    b = StoredEvent(stream="s", eventId="m2#B", order=order_key(at, "s-m2", "B"), type="B", at=at)
+    assert sorted([b, a], key=read_order) == [a, b]
+
+
+def test_an_event_recorded_before_the_order_key_sorts_by_its_time() -> None:
+    old = StoredEvent(stream="s", eventId="m1#A", type="A", at="2026-01-01T00:00:01.000Z")
+    new = StoredEvent(
+        stream="s", eventId="m1#B", order=order_key("2026-01-01T00:00:02.000Z", "s-m1", "B"), type="B", at=""
+    )
+    assert sorted([new, old], key=read_order) == [old, new]

@@ -158,6 +158,28 @@ def reuse_task_clients() -> None:
     del state_task_service_factory
 
 
+def fix_state_entered_time_format() -> None:
+    """moto 5.2.5 writes ``$$.State.EnteredTime`` as Python's ``isoformat()`` (microseconds, ``+00:00``);
+    AWS writes ISO 8601 in UTC with milliseconds and ``Z`` (``2026-12-04T21:42:12.123Z``). The event log's
+    ``order`` begins with that time and Python writers use AWS's format, so with moto's the two would not sort
+    together. This makes moto write AWS's format; the time itself (taken once per state entry, kept across
+    the state's Retries) is unchanged."""
+    from datetime import datetime
+
+    from moto.stepfunctions.parser.asl.component.state import state as state_module
+
+    original = state_module.StateData  # type: ignore[attr-defined]
+
+    def aws_state_data(**fields: Any) -> Any:
+        entered = fields.get("EnteredTime")
+        if isinstance(entered, str):
+            moment = datetime.fromisoformat(entered.replace("Z", "+00:00"))
+            fields["EnteredTime"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return original(**fields)
+
+    state_module.StateData = aws_state_data  # type: ignore[attr-defined,assignment]
+
+
 def _modules_importing(source: Any, name: str) -> list[Any]:
     """Modules that did ``from source import name`` and so hold their own reference to it."""
     import sys
@@ -175,4 +197,5 @@ def apply_in_process_fixes(ses_message_id_domain: str) -> None:
     fix_send_task_failure_cause()
     keep_simple_email_headers(ses_message_id_domain)
     reuse_task_clients()
+    fix_state_entered_time_format()
     _applied = True
