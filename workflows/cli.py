@@ -171,7 +171,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     _stack(args)
     events = operations.thread_events(client("dynamodb"), args.thread)
     payload = [e.model_dump() for e in events]
-    text = "\n".join(f"{e.seq:>4}  {e.at:<32} {e.type:<18} {e.execution}  {json.dumps(e.data)[:100]}" for e in events)
+    text = "\n".join(f"{e.at:<26} {e.type:<20} {e.execution}  {json.dumps(e.data)[:100]}" for e in events)
     _print(args, payload, text or f"no events for thread {args.thread}")
     return EXIT_OK if events else EXIT_FAILED
 

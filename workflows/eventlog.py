@@ -4,8 +4,8 @@ Protocol (the ASL follows it too, see ``asl/message.asl.json``): ``PutItem`` of 
 deterministic ``eventId`` with ``attribute_not_exists(eventId)``, so a retried step cannot record the same fact
 twice. Events are read in the order of their ``order`` attribute, ``{time}#{writer}#{what}``: the time in
 Step Functions' format (UTC, milliseconds, ``Z``), then the execution (or writer) and the state (or event type)
-to break ties. The per-stream ``seq`` counter (``UpdateItem ADD lastSeq 1`` on the head item) is still written
-while the workflow allocates it, but nothing reads in its order any more.
+to break ties. No counter: a retried state rebuilds the same key (its entered time is the state's, not the
+attempt's), and nothing needs the numbers to be dense.
 """
 
 from __future__ import annotations
@@ -35,26 +35,14 @@ class EventLog:
         self._ddb = dynamodb
         self._table = table
 
-    def _allocate(self, stream: str) -> int:
-        out = self._ddb.update_item(
-            TableName=self._table,
-            Key={"stream": {"S": stream}, "eventId": {"S": names.STREAM_HEAD_ID}},
-            UpdateExpression="ADD lastSeq :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(out["Attributes"]["lastSeq"]["N"])
-
     def append(
         self, stream: str, event_id: str, type_: str, data: dict[str, Any], execution: str = ""
     ) -> StoredEvent | None:
         """Append once; returns None when an event with this id is already recorded."""
-        seq = self._allocate(stream)
         at = now_iso()
         event = StoredEvent(
             stream=stream,
             eventId=event_id,
-            seq=seq,
             order=order_key(at, execution or "python", event_id),
             type=type_,
             at=at,
@@ -67,7 +55,6 @@ class EventLog:
                 Item={
                     "stream": {"S": stream},
                     "eventId": {"S": event_id},
-                    "seq": {"N": str(seq)},
                     "order": {"S": event.order},
                     "type": {"S": type_},
                     "at": {"S": event.at},

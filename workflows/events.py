@@ -39,7 +39,6 @@ class StoredEvent(BaseModel):
 
     stream: str
     eventId: str
-    seq: int = 0
     # The read order (see workflows/eventlog.py); an event recorded before it existed sorts by its time.
     order: str = ""
     type: str
@@ -58,7 +57,6 @@ class StoredEvent(BaseModel):
         return cls(
             stream=item["stream"]["S"],
             eventId=item["eventId"]["S"],
-            seq=int(item.get("seq", {}).get("N", "0")),
             order=item.get("order", {}).get("S", ""),
             type=item["type"]["S"],
             at=item.get("at", {}).get("S", ""),
@@ -85,7 +83,7 @@ class ThreadState(BaseModel):
     projectId: str = ""
     userId: str = ""
     branch: str = ""
-    lastSeq: int = 0
+    lastEvent: str = ""  # the order key of the last event folded in
     messages: dict[str, MessageState] = Field(default_factory=dict)
     lastCommit: str = ""
     previewUrl: str = ""
@@ -108,7 +106,7 @@ def _message(state: ThreadState, event: StoredEvent) -> MessageState:
 def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
     """Apply one event. Unknown types are kept out of the projection rather than failing old streams."""
     state = state.model_copy(deep=True)
-    state.lastSeq = max(state.lastSeq, event.seq)
+    state.lastEvent = max(state.lastEvent, read_order(event))
     data = event.data
     match event.type:
         case EventType.MESSAGE_RECEIVED:

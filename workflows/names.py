@@ -79,9 +79,6 @@ EVENTS_TABLE = TableSpec(
     local_indexes=(LocalIndex(EVENT_ORDER_INDEX, Attribute("order")),),
     purpose="append-only event log; one stream per thread, plus intake streams for rejected mail",
 )
-# The item in each stream partition that holds the last allocated sequence number (being retired: events are
-# ordered by ``order`` now). It has no ``order`` attribute, so it never appears in the index.
-STREAM_HEAD_ID = "#head"
 
 THREADS_TABLE = TableSpec(
     construct_id="ThreadsTable",
@@ -176,6 +173,21 @@ WORK_QUEUE_MAX_RECEIVE_COUNT = 3
 # "delivered" to the dead connection for the visibility timeout (aws/aws-sdk-js#2350, aws/aws-sdk-java#2083);
 # keep that short so the pair's next worker sees the command well inside the workflow's heartbeat.
 WORK_QUEUE_VISIBILITY_SECONDS = 3
+
+
+# --- ASL state names that code refers to --------------------------------------------------------------------
+
+RECORD_STATE_PREFIX = "Record "
+
+
+def record_state(event_type: str) -> str:
+    """The message workflow's state that appends an event of ``event_type`` to the thread's log."""
+    return f"{RECORD_STATE_PREFIX}{event_type}"
+
+
+def is_record_state(state: str) -> bool:
+    """Bookkeeping: a state that only appends an event (traces leave these out of a run's path)."""
+    return state.startswith(RECORD_STATE_PREFIX)
 
 
 def work_queue_name(project_id: str, user_id: str) -> str:

@@ -118,10 +118,10 @@ class Intake(Construct):
                 actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                 resources=[state.table(names.MESSAGES_TABLE).table_arn],
             ),
-            # workflows/eventlog.py: allocate a sequence number on the stream head, append, read a stream back.
+            # workflows/eventlog.py: append, read a stream back.
             iam.PolicyStatement(
                 sid="EventLog",
-                actions=["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"],
+                actions=["dynamodb:PutItem", "dynamodb:Query"],
                 resources=[
                     state.table(names.EVENTS_TABLE).table_arn,
                     f"{state.table(names.EVENTS_TABLE).table_arn}/index/{names.EVENTS_TABLE.local_indexes[0].name}",

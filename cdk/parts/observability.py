@@ -37,14 +37,14 @@ CLAIM_AGE_LIMIT_SECONDS = 120
 
 @dataclass(frozen=True)
 class OutcomeState:
-    """A command outcome, counted by entries into the ASL state that records it (``"{event}: record"``)."""
+    """A command outcome, counted by entries into the ASL state that records it (``"Record {event}"``)."""
 
     metric: str
     event: str
 
     @property
     def state(self) -> str:
-        return f"{self.event}: record"
+        return names.record_state(self.event)
 
 
 COMMAND_OUTCOMES: tuple[OutcomeState, ...] = (
@@ -56,8 +56,8 @@ COMMAND_OUTCOMES: tuple[OutcomeState, ...] = (
     OutcomeState("WorkersLost", "WorkerLost"),
 )
 # Every Task/callback timeout, and the ones that failed a command (worker lost, spawn or command too slow): the
-# ASL catches those into "CommandFailed: next seq" with the error in $.failure.
-FAILURE_ENTRY_STATE = "CommandFailed: next seq"
+# ASL catches those into "Record CommandFailed" with the error in $.failure.
+FAILURE_ENTRY_STATE = names.record_state("CommandFailed")
 TIMEOUT_ERRORS = ("States.HeartbeatTimeout", "States.Timeout")
 
 

@@ -106,7 +106,7 @@ def test_cli_flow_against_a_running_stack(tmp_path: Path, running_stack: dict[st
     events = json.loads(_run("events", thread, "--json", env=env).stdout)
     assert [e["type"] for e in events][:2] == ["MessageReceived", "ThreadResolved"]
     assert [e["type"] for e in events][-1] == "ReplySent"
-    assert all({"seq", "type", "at", "execution", "data"} <= set(e) for e in events)
+    assert all({"order", "type", "at", "execution", "data"} <= set(e) for e in events)
 
     traced = _run("trace", arn, "--json", env=env)
     steps = [s["state"] for s in json.loads(traced.stdout)["steps"]]

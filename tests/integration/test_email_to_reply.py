@@ -83,7 +83,7 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     assert types[2] in {"WorkerClaimed", "WorkerSpawned"}
     assert types[3:] == ["CommandDispatched", "CommandSucceeded", "ReplySent"]
     assert [e.order for e in events] == sorted(e.order for e in events)
-    assert [e.order.split("#")[1:] for e in events] == [[described["name"], f"{t}: record"] for t in types]
+    assert [e.order.split("#")[1:] for e in events] == [[described["name"], f"Record {t}"] for t in types]
     assert all(e.execution == described["name"] for e in events)
     assert events[4].data["commit"] == head.hexsha
     state = fold(thread, events)

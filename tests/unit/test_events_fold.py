@@ -9,8 +9,7 @@ def ev(seq: int, type_: str, data: dict | None = None, message: str = "m1") -> S
     return StoredEvent(
         stream="ab3k9x2m",
         eventId=f"{message}#{type_}",
-        seq=seq,
-        order=order_key(at, f"ab3k9x2m-{message}", f"{type_}: record"),
+        order=order_key(at, f"ab3k9x2m-{message}", f"Record {type_}"),
         type=type_,
         at=at,
         execution="x",
@@ -29,7 +28,7 @@ def test_fold_builds_the_thread_from_its_events_in_their_order() -> None:
     ]
     state = fold("ab3k9x2m", reversed(events))
     assert (state.projectId, state.userId, state.branch) == ("bakery", "alice-1", "thread-ab3k9x2m")
-    assert state.lastCommit == "c1" and state.previewUrl == "http://p/1" and state.lastSeq == 7
+    assert state.lastCommit == "c1" and state.previewUrl == "http://p/1" and state.lastEvent == events[-1].order
     message = state.messages["m1"]
     assert (message.status, message.workerId, message.replied) == ("succeeded", "w1", True)
     assert state.status == "succeeded"
@@ -50,23 +49,22 @@ def test_a_failed_message_keeps_the_last_good_preview() -> None:
 
 def test_unknown_event_types_do_not_break_old_streams() -> None:
     state = fold("ab3k9x2m", [ev(1, "MessageReceived"), ev(2, "SomethingNewer", {"x": 1})])
-    assert state.lastSeq == 2 and state.messages["m1"].status == "received"
+    assert state.lastEvent.startswith("2026-01-01T00:00:02.000Z#") and state.messages["m1"].status == "received"
 
 
 def test_from_item_parses_what_the_asl_writes() -> None:
     item = {
         "stream": {"S": "ab3k9x2m"},
         "eventId": {"S": "m1#CommandFailed"},
-        "seq": {"N": "5"},
-        "order": {"S": "2026-01-01T00:00:00.000Z#ab3k9x2m-m1#CommandFailed: record"},
+        "order": {"S": "2026-01-01T00:00:00.000Z#ab3k9x2m-m1#Record CommandFailed"},
         "type": {"S": "CommandFailed"},
         "at": {"S": "2026-01-01T00:00:00Z"},
         "execution": {"S": "ab3k9x2m-m1"},
         "data": {"S": '{"Error":"NothingToChangeError","Cause":"not found"}'},
     }
     event = StoredEvent.from_item(item)
-    assert event.seq == 5 and event.data["Error"] == "NothingToChangeError"
-    assert event.order == "2026-01-01T00:00:00.000Z#ab3k9x2m-m1#CommandFailed: record"
+    assert event.data["Error"] == "NothingToChangeError"
+    assert event.order == "2026-01-01T00:00:00.000Z#ab3k9x2m-m1#Record CommandFailed"
 
 
 def test_the_order_breaks_ties_of_time_by_execution_and_state() -> None:

@@ -246,9 +246,7 @@ def trace(sfn: Any, execution_arn: str) -> dict[str, Any]:
                 steps[-1]["cause"] = str(details["cause"])[:300]
     # The branch taken, at a glance: the decisions and actions, without the bookkeeping states around them.
     path = [
-        step["state"]
-        for step in steps
-        if not step["state"].endswith((": next seq", ": record")) and step["state"] not in _PLUMBING
+        step["state"] for step in steps if not names.is_record_state(step["state"]) and step["state"] not in _PLUMBING
     ]
     return {
         "executionArn": execution_arn,
