@@ -18,9 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 class EventType(StrEnum):
     MESSAGE_RECEIVED = "MessageReceived"
     MESSAGE_REJECTED = "MessageRejected"
-    THREAD_RESOLVED = "ThreadResolved"
-    WORKER_CLAIMED = "WorkerClaimed"
-    WORKER_SPAWNED = "WorkerSpawned"
     COMMAND_DISPATCHED = "CommandDispatched"
     COMMAND_SUCCEEDED = "CommandSucceeded"
     COMMAND_FAILED = "CommandFailed"
@@ -111,14 +108,14 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
     match event.type:
         case EventType.MESSAGE_RECEIVED:
             _message(state, event)
-        case EventType.THREAD_RESOLVED:
-            state.projectId = str(data.get("projectId", state.projectId))
-            state.userId = str(data.get("userId", state.userId))
-            state.branch = str(data.get("branch", state.branch))
-        case EventType.WORKER_CLAIMED | EventType.WORKER_SPAWNED:
-            _message(state, event).workerId = str(data.get("workerId", ""))
+            thread = data.get("thread", {})  # the thread the message resolved to
+            state.projectId = str(thread.get("projectId", state.projectId))
+            state.userId = str(thread.get("userId", state.userId))
+            state.branch = str(thread.get("branch", state.branch))
         case EventType.COMMAND_DISPATCHED:
-            _message(state, event).status = "dispatched"
+            message = _message(state, event)
+            message.status = "dispatched"
+            message.workerId = str(data.get("workerId", message.workerId))
         case EventType.COMMAND_SUCCEEDED:
             message = _message(state, event)
             message.status = "succeeded"

@@ -146,6 +146,9 @@ class WorkerReady(Contract):
     workerId: str
     queueUrl: str
     claimed: bool
+    # How the execution reached the worker: a warm pool member's claim, a task spawned for the pair, or (set
+    # by the ASL) the pair's current owner.
+    via: Literal["warm", "spawned", "owner"] = "warm"
 
 
 class CommandTimings(Contract):

@@ -239,7 +239,7 @@ WORKER_CONTAINER = "worker"
 
 @dataclass(frozen=True)
 class WorkflowTuning:
-    """Numbers the ASL reads from its ``Configure`` state; CDK and the embedded stack both substitute them."""
+    """Numbers the ASL reads from its ``Start`` state; CDK and the embedded stack both substitute them."""
 
     warm_pool_size: int = 1
     claim_timeout_seconds: int = 2

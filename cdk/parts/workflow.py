@@ -30,7 +30,20 @@ from workflows import names
 
 ASL_FILE: Path = names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file
 _SERVICE_INTEGRATION = "arn:aws:states:::"
-_DYNAMODB_ACTIONS = {"getItem": "GetItem", "putItem": "PutItem", "updateItem": "UpdateItem", "deleteItem": "DeleteItem"}
+_DYNAMODB_ACTIONS = {
+    "getItem": "GetItem",
+    "putItem": "PutItem",
+    "updateItem": "UpdateItem",
+    "deleteItem": "DeleteItem",
+    "conditionCheckItem": "ConditionCheckItem",
+}
+# transactWriteItems' actions, as the integration that needs the same permission.
+_TRANSACT_ACTIONS = {
+    "Put": "putItem",
+    "Update": "updateItem",
+    "Delete": "deleteItem",
+    "ConditionCheck": "conditionCheckItem",
+}
 
 
 class UnknownIntegrationError(ValueError):
@@ -79,11 +92,20 @@ def asl_integrations(definition: Mapping[str, Any]) -> list[Integration]:
         if not resource.startswith(_SERVICE_INTEGRATION):
             raise UnknownIntegrationError(f"state {name!r}: {resource} is not a service integration")
         parameters = state.get("Parameters", {})
+        integration = resource.removeprefix(_SERVICE_INTEGRATION)
+        if integration == "aws-sdk:dynamodb:transactWriteItems":
+            # A transaction needs each of its actions' permissions on each of its tables.
+            for item in parameters["TransactItems"]:
+                for kind, action in item.items():
+                    found.append(
+                        Integration(name, f"dynamodb:{_TRANSACT_ACTIONS[kind]}", _placeholder(action["TableName"]))
+                    )
+            continue
         target = None
         for key in ("TableName", "QueueUrl", "Cluster"):
             if key in parameters:
                 target = _placeholder(parameters[key])
-        found.append(Integration(name, resource.removeprefix(_SERVICE_INTEGRATION), target))
+        found.append(Integration(name, integration, target))
     return found
 
 

@@ -478,7 +478,7 @@ class Worker:
     def run_spawned(self) -> None:
         """Started by the workflow's ecs:runTask with a task token: claim, answer, serve, exit."""
         s = self.settings
-        ready = self.claim(s.claim_project_id, s.claim_user_id)
+        ready = self.claim(s.claim_project_id, s.claim_user_id).model_copy(update={"via": "spawned"})
         self._succeed(s.task_token, ready.model_dump_json())
         if ready.claimed:
             self.serve(s.claim_project_id, s.claim_user_id, ready.queueUrl)

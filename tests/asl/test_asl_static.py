@@ -14,7 +14,8 @@ from workflows import errors, names
 from workflows.models import ExecutionInput
 
 ASL_FILES = sorted(names.ASL_DIR.glob("*.asl.json"))
-SERVICE_ERROR_PREFIXES = ("States.", "DynamoDB.", "ECS.", "SesV2.", "SQS.")
+# "DynamoDB." for the optimised integration, "DynamoDb." for the aws-sdk one (as AWS names them).
+SERVICE_ERROR_PREFIXES = ("States.", "DynamoDB.", "DynamoDb.", "ECS.", "SesV2.", "SQS.")
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -115,16 +116,28 @@ def test_placeholders_are_exactly_the_substitution_map() -> None:
 def test_paths_into_the_execution_input_exist_in_the_contract() -> None:
     """Every $.x read before a state writes x must be an ExecutionInput field (the handler's contract)."""
     doc = load(names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file)
-    written = {
-        s["ResultPath"][2:].split(".")[0]
-        for _, s, _ in all_states(doc)
-        if isinstance(s.get("ResultPath"), str) and s["ResultPath"].startswith("$.")
-    } | {
-        c["ResultPath"][2:].split(".")[0]
-        for _, s, _ in all_states(doc)
-        for c in s.get("Catch", [])
-        if c.get("ResultPath")
-    }
+    written = (
+        {
+            s["ResultPath"][2:].split(".")[0]
+            for _, s, _ in all_states(doc)
+            if isinstance(s.get("ResultPath"), str) and s["ResultPath"].startswith("$.")
+        }
+        | {
+            c["ResultPath"][2:].split(".")[0]
+            for _, s, _ in all_states(doc)
+            for c in s.get("Catch", [])
+            if c.get("ResultPath")
+        }
+        | {
+            # A Pass whose Parameters replace its input (no ResultPath) writes each of their keys, except those it
+            # only copies from its input ("x.$": "$.x"): those are still reads of the contract.
+            key.removesuffix(".$")
+            for _, s, _ in all_states(doc)
+            if s["Type"] == "Pass" and "ResultPath" not in s
+            for key, value in s.get("Parameters", {}).items()
+            if value != f"$.{key.removesuffix('.$')}"
+        }
+    )
     fields = set(ExecutionInput.model_fields)
     # ResultSelector paths point into a task's result, not the state input.
     text = json.dumps({n: {k: v for k, v in s.items() if k != "ResultSelector"} for n, s, _ in all_states(doc)})

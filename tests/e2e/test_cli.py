@@ -104,13 +104,13 @@ def test_cli_flow_against_a_running_stack(tmp_path: Path, running_stack: dict[st
     assert [t["threadId"] for t in threads] == [thread]
 
     events = json.loads(_run("events", thread, "--json", env=env).stdout)
-    assert [e["type"] for e in events][:2] == ["MessageReceived", "ThreadResolved"]
+    assert [e["type"] for e in events][:2] == ["MessageReceived", "CommandDispatched"]
     assert [e["type"] for e in events][-1] == "ReplySent"
     assert all({"order", "type", "at", "execution", "data"} <= set(e) for e in events)
 
     traced = _run("trace", arn, "--json", env=env)
     steps = [s["state"] for s in json.loads(traced.stdout)["steps"]]
-    assert steps[0] == "Configure" and "Run command" in steps and steps[-1] == "Done"
+    assert steps[0] == "Start" and "Run command" in steps and steps[-1] == "Done"
     plain = _run("trace", arn.rsplit(":", 1)[-1], env=env)  # by name, human-readable
     assert "SUCCEEDED" in plain.stdout and "Run command" in plain.stdout
 

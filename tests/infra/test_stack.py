@@ -123,7 +123,14 @@ def test_the_workflow_role_names_exactly_the_resources_the_asl_touches(synthesiz
         integration = state["Resource"].removeprefix("arn:aws:states:::").removeprefix("aws-sdk:")
         service, operation = integration.split(".")[0].split(":")
         params = state["Parameters"]
-        if service == "dynamodb":
+        if service == "dynamodb" and operation == "transactWriteItems":
+            for item in params["TransactItems"]:
+                for kind, action in item.items():
+                    table = by_placeholder[PLACEHOLDER.fullmatch(action["TableName"]).group(1)]  # type: ignore[union-attr]
+                    expected.add(
+                        (f"dynamodb:{kind}Item" if kind != "ConditionCheck" else "dynamodb:ConditionCheckItem", table)
+                    )
+        elif service == "dynamodb":
             table = by_placeholder[PLACEHOLDER.fullmatch(params["TableName"]).group(1)]  # type: ignore[union-attr]
             expected.add((f"dynamodb:{operation[0].upper()}{operation[1:]}", table))
         elif service == "sqs":

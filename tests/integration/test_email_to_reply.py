@@ -79,13 +79,17 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     # events: every step recorded once, in order.
     events = operations.thread_events(client("dynamodb"), thread)
     types = [e.type for e in events]
-    assert types[:2] == ["MessageReceived", "ThreadResolved"]
-    assert types[2] in {"WorkerClaimed", "WorkerSpawned"}
-    assert types[3:] == ["CommandDispatched", "CommandSucceeded", "ReplySent"]
+    assert types == ["MessageReceived", "CommandDispatched", "CommandSucceeded", "ReplySent"]
+    assert events[0].data["thread"] == {
+        "projectId": "bakery",
+        "userId": events[0].data["thread"]["userId"],
+        "branch": branch,
+    }
+    assert events[1].data["via"] in {"warm", "spawned"} and events[1].data["claimed"]
     assert [e.order for e in events] == sorted(e.order for e in events)
     assert [e.order.split("#")[1:] for e in events] == [[described["name"], f"Record {t}"] for t in types]
     assert all(e.execution == described["name"] for e in events)
-    assert events[4].data["commit"] == head.hexsha
+    assert events[2].data["commit"] == head.hexsha
     state = fold(thread, events)
     assert state.projectId == "bakery" and state.branch == branch and state.lastCommit == head.hexsha
     assert state.messages[outcome.messageId].status == "succeeded"

@@ -19,10 +19,8 @@ def ev(seq: int, type_: str, data: dict | None = None, message: str = "m1") -> S
 
 def test_fold_builds_the_thread_from_its_events_in_their_order() -> None:
     events = [
-        ev(1, "MessageReceived"),
-        ev(2, "ThreadResolved", {"projectId": "bakery", "userId": "alice-1", "branch": "thread-ab3k9x2m"}),
-        ev(3, "WorkerClaimed", {"workerId": "w1"}),
-        ev(4, "CommandDispatched"),
+        ev(2, "MessageReceived", {"thread": {"projectId": "bakery", "userId": "alice-1", "branch": "thread-ab3k9x2m"}}),
+        ev(4, "CommandDispatched", {"workerId": "w1", "queueUrl": "q", "claimed": True, "via": "warm"}),
         ev(6, "CommandSucceeded", {"commit": "c1", "previewUrl": "http://p/1"}),  # gaps in seq are normal
         ev(7, "ReplySent", {"sesMessageId": "s1"}),
     ]
