@@ -23,6 +23,7 @@ from workflows.local.stack import StackInfo
 pytestmark = pytest.mark.integration
 
 ALICE = "alice@example.com"
+MAX_WARM_TRANSITIONS = 15  # issue 21's target for the warm happy path
 
 
 def _add_project(info: StackInfo, name: str, repo: Path, allow: list[str]) -> None:
@@ -147,6 +148,41 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     described = operations.wait_for_execution(client("stepfunctions"), third.executionArn, timeout=120)
     assert described["status"] == "SUCCEEDED", operations.trace(client("stepfunctions"), third.executionArn)
     assert bare.commit(branch).parents[0].hexsha == newer.hexsha
+
+    # The warm happy path (the pair's worker still owns it): at most 15 state transitions, none of them a
+    # claim or a spawn.
+    entered = [s["state"] for s in operations.trace(client("stepfunctions"), third.executionArn)["steps"]]
+    assert len(entered) <= MAX_WARM_TRANSITIONS, entered
+    assert not {"Warm pool?", "Claim warm worker", "Spawn worker"} & set(entered), entered
+
+
+def test_a_thread_id_of_another_project_is_refused_not_joined(info: StackInfo, repos: Path) -> None:
+    _add_project(info, "owner-site", create_demo_repository(repos / "a"), [ALICE])
+    _add_project(info, "other-site", create_demo_repository(repos / "b"), [ALICE])
+    first = operations.deliver_email(info, _raw("owner-site@mail.webordinary.test", "<own-1@mail.example.com>"))
+    assert first.executionArn and first.threadId
+    sfn = client("stepfunctions")
+    assert operations.wait_for_execution(sfn, first.executionArn, timeout=120)["status"] == "SUCCEEDED"
+    # An execution for another project that names the same thread (intake never builds one; the workflow must
+    # still refuse it rather than trust its input).
+    crafted = json.loads(sfn.describe_execution(executionArn=first.executionArn)["input"])
+    crafted.update(projectId="other-site", messageId="ses-crafted-0001")
+    arn = sfn.start_execution(
+        stateMachineArn=info.stateMachineArn, name=f"{first.threadId}-ses-crafted-0001", input=json.dumps(crafted)
+    )["executionArn"]
+
+    described = operations.wait_for_execution(sfn, arn, timeout=120)
+
+    assert described["status"] == "FAILED", operations.trace(sfn, arn)
+    failed = [
+        e for e in operations.thread_events(client("dynamodb"), first.threadId) if e.execution == described["name"]
+    ]
+    assert [e.type for e in failed] == ["CommandFailed", "ReplySent"]
+    assert failed[0].data["Error"] == "ThreadConflictError"
+    thread = client("dynamodb").get_item(
+        TableName=names.THREADS_TABLE.local_name, Key={"threadId": {"S": first.threadId}}, ConsistentRead=True
+    )["Item"]
+    assert thread["projectId"]["S"] == "owner-site"  # the mapping was not taken over
 
 
 def test_same_mail_delivered_twice_runs_once_and_replies_once(info: StackInfo, repos: Path) -> None:

@@ -221,7 +221,7 @@ def parse_sent(sent: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_PLUMBING = {"Start", "Owned?", "Outcome?"}
+_PLUMBING = {"Start", "Warm pool?", "Outcome?"}
 
 
 def trace(sfn: Any, execution_arn: str) -> dict[str, Any]:
