@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflows.models import CommandResult, WorkerReady
+
 
 class EventType(StrEnum):
     MESSAGE_RECEIVED = "MessageReceived"
@@ -62,6 +64,87 @@ class StoredEvent(BaseModel):
         )
 
 
+# --- what each event type records (its ``data``) -----------------------------------------------------------
+
+
+class EventData(BaseModel):
+    # Readers ignore fields they do not know (a newer writer may add some), never ones they need.
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class ThreadFacts(EventData):
+    """The thread a message resolved to (the threads table's row, as Resolve thread returned it)."""
+
+    projectId: str
+    userId: str
+    branch: str
+
+
+class MessageReceived(EventData):
+    messageId: str
+    sender: str
+    subject: str
+    messageKey: str
+    newThread: bool
+    redrive: int
+    thread: ThreadFacts
+
+
+class MessageRejected(EventData):
+    messageId: str
+    reason: str
+    detail: str
+    sender: str
+    rawKey: str
+    notice: str
+
+
+class Failure(EventData):
+    """How a step ended badly, as Step Functions' Catch hands it over (``Error``, ``Cause``)."""
+
+    Error: str
+    Cause: str = ""
+
+
+class ReplySent(EventData):
+    sesMessageId: str
+    replyMessageId: str
+
+
+class CommandRedriven(EventData):
+    from_: str = Field(alias="from")
+    to: str
+    failure: dict[str, Any] = Field(default_factory=dict)
+
+
+EVENT_DATA: dict[EventType, type[BaseModel]] = {
+    EventType.MESSAGE_RECEIVED: MessageReceived,
+    EventType.MESSAGE_REJECTED: MessageRejected,
+    EventType.COMMAND_DISPATCHED: WorkerReady,
+    EventType.COMMAND_SUCCEEDED: CommandResult,
+    EventType.COMMAND_FAILED: Failure,
+    EventType.REPLY_SENT: ReplySent,
+    EventType.WORKER_LOST: Failure,
+    EventType.COMMAND_RETRIED: Failure,
+    EventType.COMMAND_INTERRUPTED: Failure,  # its Cause is the worker's JSON account of the interruption
+    EventType.COMMAND_DEAD_LETTERED: Failure,
+    EventType.COMMAND_REDRIVEN: CommandRedriven,
+}
+
+
+class UnknownEventTypeError(ValueError):
+    """An event whose type has no model: a writer records something no reader understands."""
+
+
+def event_data(event: StoredEvent) -> BaseModel:
+    """The event's data as its type's model; raises UnknownEventTypeError or pydantic's ValidationError."""
+    try:
+        model = EVENT_DATA[EventType(event.type)]
+    except ValueError:
+        raise UnknownEventTypeError(f"no model for event type {event.type!r}") from None
+    return model.model_validate(event.data)
+
+
 class MessageState(BaseModel):
     messageId: str
     execution: str = ""
@@ -84,6 +167,8 @@ class ThreadState(BaseModel):
     messages: dict[str, MessageState] = Field(default_factory=dict)
     lastCommit: str = ""
     previewUrl: str = ""
+    # The coding agent's session to resume in this thread, once an agent reports one (issue 12's claude-code).
+    agentSessionId: str = ""
 
     @property
     def status(self) -> str:
@@ -101,47 +186,47 @@ def _message(state: ThreadState, event: StoredEvent) -> MessageState:
 
 
 def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
-    """Apply one event. Unknown types are kept out of the projection rather than failing old streams."""
+    """Apply one event, read through its type's model. A type this code does not know is left out of the
+    projection (a newer writer's); a known type whose data does not fit its model raises."""
+    try:
+        data = event_data(event)
+    except UnknownEventTypeError:
+        return state
     state = state.model_copy(deep=True)
     state.lastEvent = max(state.lastEvent, read_order(event))
-    data = event.data
-    match event.type:
-        case EventType.MESSAGE_RECEIVED:
+    match data:
+        case MessageReceived(thread=thread):
             _message(state, event)
-            thread = data.get("thread", {})  # the thread the message resolved to
-            state.projectId = str(thread.get("projectId", state.projectId))
-            state.userId = str(thread.get("userId", state.userId))
-            state.branch = str(thread.get("branch", state.branch))
-        case EventType.COMMAND_DISPATCHED:
+            state.projectId, state.userId, state.branch = thread.projectId, thread.userId, thread.branch
+        case WorkerReady(workerId=worker_id):
             message = _message(state, event)
             message.status = "dispatched"
-            message.workerId = str(data.get("workerId", message.workerId))
-        case EventType.COMMAND_SUCCEEDED:
+            message.workerId = worker_id
+        case CommandResult(commit=commit, previewUrl=preview_url):
             message = _message(state, event)
             message.status = "succeeded"
-            message.commit = str(data.get("commit", ""))
-            message.previewUrl = str(data.get("previewUrl", ""))
-            state.lastCommit = message.commit or state.lastCommit
-            state.previewUrl = message.previewUrl or state.previewUrl
-        case EventType.COMMAND_FAILED:
-            message = _message(state, event)
-            message.status = "failed"
-            message.error = str(data.get("Error", data.get("error", "")))
-        case EventType.REPLY_SENT:
+            message.commit, message.previewUrl = commit, preview_url
+            state.lastCommit = commit or state.lastCommit
+            state.previewUrl = preview_url or state.previewUrl
+        case ReplySent():
             _message(state, event).replied = True
-        case EventType.WORKER_LOST | EventType.COMMAND_RETRIED:
-            _message(state, event).status = "retrying"
-        case EventType.COMMAND_INTERRUPTED:
-            message = _message(state, event)
-            message.status = "interrupted"
-            message.error = str(data.get("Error", ""))
-        case EventType.COMMAND_DEAD_LETTERED:
-            message = _message(state, event)
-            message.status = "dead-lettered"
-            message.error = str(data.get("Error", ""))
-        case EventType.COMMAND_REDRIVEN:
+        case CommandRedriven():
             _message(state, event).status = "redriven"
+        case Failure(Error=error):
+            message = _message(state, event)
+            message.status = _FAILURE_STATUS[EventType(event.type)]
+            if message.status != "retrying":
+                message.error = error
     return state
+
+
+_FAILURE_STATUS = {
+    EventType.COMMAND_FAILED: "failed",
+    EventType.WORKER_LOST: "retrying",
+    EventType.COMMAND_RETRIED: "retrying",
+    EventType.COMMAND_INTERRUPTED: "interrupted",
+    EventType.COMMAND_DEAD_LETTERED: "dead-lettered",
+}
 
 
 def read_order(event: StoredEvent) -> str:

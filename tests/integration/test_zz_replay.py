@@ -11,7 +11,7 @@ import pytest
 
 from workflows import names, projects
 from workflows.aws import client
-from workflows.events import fold
+from workflows.events import StoredEvent, event_data, fold
 from workflows.local import operations
 from workflows.local.demo import create_demo_repository, demo_email
 from workflows.local.stack import StackInfo
@@ -71,3 +71,28 @@ def test_no_execution_comes_near_the_history_limit(info: StackInfo) -> None:
         (len(sfn.get_execution_history(executionArn=e["executionArn"])["events"]), e["name"]) for e in executions
     )
     assert worst[0] <= MAX_HISTORY_EVENTS, worst
+
+
+def test_every_event_the_suite_recorded_parses_into_its_types_model(info: StackInfo, tmp_path: Path) -> None:
+    """Every branch the integration suite drove through the real ASL (and every rejection intake recorded) left
+    events; each must parse into the model of its type. A type without a model, or data that does not fit,
+    fails here: the fold reads events only through these models."""
+    _ensure_a_thread(info, tmp_path)
+    dynamodb = client("dynamodb")
+    items: list[dict] = []
+    kwargs: dict = {"TableName": names.EVENTS_TABLE.local_name}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    seen: Counter[str] = Counter()
+    for item in items:
+        event = StoredEvent.from_item(item)
+        event_data(event)  # raises with the type and the field that does not fit
+        seen[event.type] += 1
+    # The suite drives every branch: each kind of fact was recorded at least once.
+    assert {"MessageReceived", "MessageRejected", "CommandDispatched", "CommandSucceeded", "CommandFailed",
+            "ReplySent", "WorkerLost", "CommandRetried", "CommandInterrupted", "CommandDeadLettered",
+            "CommandRedriven"} <= set(seen), seen  # fmt: skip

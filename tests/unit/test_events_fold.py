@@ -1,7 +1,24 @@
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
 from workflows.eventlog import order_key
-from workflows.events import StoredEvent, fold, read_order
+from workflows.events import EVENT_DATA, EventType, StoredEvent, UnknownEventTypeError, event_data, fold, read_order
+
+THREAD = {"projectId": "bakery", "userId": "alice-1", "branch": "thread-ab3k9x2m"}
+
+
+def received(message: str = "m1") -> dict[str, Any]:
+    facts = {"sender": "alice@example.com", "subject": "Website", "messageKey": f"messages/{message}.json"}
+    return {"messageId": message, **facts, "newThread": message == "m1", "redrive": 0, "thread": THREAD}
+
+
+def succeeded(commit: str, preview: str) -> dict[str, Any]:
+    return {"commit": commit, "branch": THREAD["branch"], "filesChanged": ["index.html"], "previewUrl": preview,
+            "summary": "Done."}  # fmt: skip
 
 
 def ev(seq: int, type_: str, data: dict | None = None, message: str = "m1") -> StoredEvent:
@@ -19,10 +36,10 @@ def ev(seq: int, type_: str, data: dict | None = None, message: str = "m1") -> S
 
 def test_fold_builds_the_thread_from_its_events_in_their_order() -> None:
     events = [
-        ev(2, "MessageReceived", {"thread": {"projectId": "bakery", "userId": "alice-1", "branch": "thread-ab3k9x2m"}}),
+        ev(2, "MessageReceived", received()),
         ev(4, "CommandDispatched", {"workerId": "w1", "queueUrl": "q", "claimed": True, "via": "warm"}),
-        ev(6, "CommandSucceeded", {"commit": "c1", "previewUrl": "http://p/1"}),  # gaps in seq are normal
-        ev(7, "ReplySent", {"sesMessageId": "s1"}),
+        ev(6, "CommandSucceeded", succeeded("c1", "http://p/1")),
+        ev(7, "ReplySent", {"sesMessageId": "s1", "replyMessageId": "<s1@email.amazonses.com>"}),
     ]
     state = fold("ab3k9x2m", reversed(events))
     assert (state.projectId, state.userId, state.branch) == ("bakery", "alice-1", "thread-ab3k9x2m")
@@ -34,9 +51,9 @@ def test_fold_builds_the_thread_from_its_events_in_their_order() -> None:
 
 def test_a_failed_message_keeps_the_last_good_preview() -> None:
     events = [
-        ev(1, "MessageReceived"),
-        ev(2, "CommandSucceeded", {"commit": "c1", "previewUrl": "http://p/1"}),
-        ev(3, "MessageReceived", message="m2"),
+        ev(1, "MessageReceived", received()),
+        ev(2, "CommandSucceeded", succeeded("c1", "http://p/1")),
+        ev(3, "MessageReceived", received("m2"), message="m2"),
         ev(4, "CommandFailed", {"Error": "BuildFailedError", "Cause": "npm ERR"}, message="m2"),
     ]
     state = fold("ab3k9x2m", events)
@@ -45,9 +62,34 @@ def test_a_failed_message_keeps_the_last_good_preview() -> None:
     assert list(state.messages) == ["m1", "m2"] and state.status == "failed"
 
 
-def test_unknown_event_types_do_not_break_old_streams() -> None:
-    state = fold("ab3k9x2m", [ev(1, "MessageReceived"), ev(2, "SomethingNewer", {"x": 1})])
-    assert state.lastEvent.startswith("2026-01-01T00:00:02.000Z#") and state.messages["m1"].status == "received"
+def test_an_event_type_this_code_does_not_know_is_left_out_of_the_fold() -> None:
+    first = ev(1, "MessageReceived", received())
+    state = fold("ab3k9x2m", [first, ev(2, "SomethingNewer", {"x": 1})])
+    assert state.lastEvent == first.order and state.messages["m1"].status == "received"
+    with pytest.raises(UnknownEventTypeError):
+        event_data(ev(2, "SomethingNewer", {"x": 1}))
+
+
+def test_every_event_type_has_a_model() -> None:
+    assert set(EVENT_DATA) == set(EventType)
+
+
+def test_a_known_event_whose_data_does_not_fit_its_model_is_an_error_not_a_guess() -> None:
+    with pytest.raises(ValidationError):
+        fold("ab3k9x2m", [ev(1, "MessageReceived", {"thread": THREAD})])
+
+
+def test_every_way_a_command_ends_badly_is_folded() -> None:
+    cases = {"CommandFailed": "failed", "WorkerLost": "retrying", "CommandRetried": "retrying",
+             "CommandInterrupted": "interrupted", "CommandDeadLettered": "dead-lettered"}  # fmt: skip
+    for type_, status in cases.items():
+        state = fold(
+            "ab3k9x2m", [ev(1, "MessageReceived", received()), ev(2, type_, {"Error": "XError", "Cause": "c"})]
+        )
+        assert state.messages["m1"].status == status, type_
+        assert state.messages["m1"].error == ("" if status == "retrying" else "XError"), type_
+    redriven = ev(3, "CommandRedriven", {"from": "a", "to": "a-r1", "failure": {"Error": "XError"}})
+    assert fold("ab3k9x2m", [redriven]).messages["m1"].status == "redriven"
 
 
 def test_from_item_parses_what_the_asl_writes() -> None:
