@@ -152,12 +152,26 @@ def cmd_local_email(args: argparse.Namespace) -> int:
 
 def cmd_threads(args: argparse.Namespace) -> int:
     from workflows.aws import client
+    from workflows.events import fold
     from workflows.local import operations
 
     _stack(args)
-    threads = operations.list_threads(client("dynamodb"))
+    dynamodb = client("dynamodb")
+    threads = []
+    for row in operations.list_threads(dynamodb):
+        # What the product knows of a thread is the fold of its events; the table row adds the subject.
+        state = fold(row["threadId"], operations.thread_events(dynamodb, row["threadId"]))
+        threads.append(
+            {
+                **state.model_dump(exclude={"messages", "lastEvent"}),
+                "status": state.status,
+                "subject": row.get("subject", ""),
+                "createdAt": row.get("createdAt", ""),
+            }
+        )
     text = "\n".join(
-        f"{t['threadId']}  {t.get('projectId', ''):<16} {t.get('branch', ''):<16} {t.get('subject', '')}"
+        f"{t['threadId']}  {t['projectId']:<16} {t['branch']:<16} {t['status']:<14} {t['lastCommit'][:7]:<8} "
+        f"{t['subject']}"
         for t in threads
     )
     _print(args, threads, text or "no threads yet")

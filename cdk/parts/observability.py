@@ -1,13 +1,14 @@
 """The operators' view: one CloudWatch dashboard, the alarms that page, and the SNS topic they page through.
 
-Step Functions logs every state transition (level ALL) as JSON; metric filters turn the transitions that carry
-meaning (a command's outcome, a timeout) into metrics, so the dashboard counts commands, not just executions.
+Command outcomes are counted from the facts the workflow records (the events table's stream, counted by the
+event-metrics Lambda: ``cdk/parts/event_metrics.py``), never from entries into ASL states, so the dashboard
+counts commands, not just executions, and survives the workflow's states being merged or renamed. Task
+timeouts come from the workflow's own log (level ALL).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -24,7 +25,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk.parts import nag
+from cdk.parts.event_metrics import EventMetrics
 from cdk.parts.functions import METRICS_NAMESPACE
+from workflows import event_metrics as event_metrics_module
 from workflows import names
 
 FIVE_MINUTES = Duration.minutes(5)
@@ -35,30 +38,15 @@ NO_SUCCESS_PERIODS = 3
 CLAIM_AGE_LIMIT_SECONDS = 120
 
 
-@dataclass(frozen=True)
-class OutcomeState:
-    """A command outcome, counted by entries into the ASL state that records it (``"Record {event}"``)."""
-
-    metric: str
-    event: str
-
-    @property
-    def state(self) -> str:
-        return names.record_state(self.event)
-
-
-COMMAND_OUTCOMES: tuple[OutcomeState, ...] = (
-    OutcomeState("CommandsSucceeded", "CommandSucceeded"),
-    OutcomeState("CommandsFailed", "CommandFailed"),
-    OutcomeState("CommandsInterrupted", "CommandInterrupted"),
-    OutcomeState("CommandsRetried", "CommandRetried"),
-    OutcomeState("CommandsDeadLettered", "CommandDeadLettered"),
-    OutcomeState("WorkersLost", "WorkerLost"),
+# Command outcomes on the dashboard: counts of recorded events (workflows/event_metrics.py), by metric name.
+COMMAND_OUTCOMES: tuple[tuple[str, str], ...] = (
+    ("CommandsSucceeded", "Succeeded"),
+    ("CommandsFailed", "Failed"),
+    ("CommandsInterrupted", "Interrupted"),
+    ("CommandsRetried", "Retried"),
+    ("CommandsDeadLettered", "Dead-lettered"),
+    ("WorkersLost", "Workers lost"),
 )
-# Every Task/callback timeout, and the ones that failed a command (worker lost, spawn or command too slow): the
-# ASL catches those into "Record CommandFailed" with the error in $.failure.
-FAILURE_ENTRY_STATE = names.record_state("CommandFailed")
-TIMEOUT_ERRORS = ("States.HeartbeatTimeout", "States.Timeout")
 
 
 class Observability(Construct):
@@ -70,6 +58,7 @@ class Observability(Construct):
         alert_email: str | None,
         state_machine: sfn.StateMachine,
         workflow_logs: logs.ILogGroup,
+        event_metrics: EventMetrics,
         inbound_handler: lambda_.Function,
         dead_letter_consumer: lambda_.Function,
         claim_queue: sqs.Queue,
@@ -96,22 +85,10 @@ class Observability(Construct):
             )
         alarm_action = cloudwatch_actions.SnsAction(self.topic)
 
-        # --- metrics from the workflow's log -------------------------------------------------------------
-        outcome_metrics: dict[str, cloudwatch.Metric] = {}
-        for outcome in COMMAND_OUTCOMES:
-            logs.MetricFilter(
-                self,
-                f"{outcome.metric}Filter",
-                log_group=workflow_logs,
-                metric_namespace=METRICS_NAMESPACE,
-                metric_name=outcome.metric,
-                filter_pattern=logs.FilterPattern.all(
-                    logs.FilterPattern.string_value("$.type", "=", "TaskStateEntered"),
-                    logs.FilterPattern.string_value("$.details.name", "=", outcome.state),
-                ),
-                metric_value="1",
-            )
-            outcome_metrics[outcome.metric] = _count(outcome.metric, label=outcome.event)
+        # --- metrics: facts counted from the events table's stream, timeouts from the workflow's log --------
+        outcome_metrics = {
+            name: event_metrics.metric(name, label=label, period=FIVE_MINUTES) for name, label in COMMAND_OUTCOMES
+        }
         logs.MetricFilter(
             self,
             "TaskTimeoutsFilter",
@@ -121,23 +98,13 @@ class Observability(Construct):
             filter_pattern=logs.FilterPattern.string_value("$.type", "=", "TaskTimedOut"),
             metric_value="1",
         )
-        logs.MetricFilter(
-            self,
-            "CommandTimeoutsFilter",
-            log_group=workflow_logs,
-            metric_namespace=METRICS_NAMESPACE,
-            metric_name="CommandTimeouts",
-            filter_pattern=logs.FilterPattern.all(
-                logs.FilterPattern.string_value("$.type", "=", "TaskStateEntered"),
-                logs.FilterPattern.string_value("$.details.name", "=", FAILURE_ENTRY_STATE),
-                logs.FilterPattern.any(
-                    *(logs.FilterPattern.string_value("$.details.input", "=", f"*{e}*") for e in TIMEOUT_ERRORS)
-                ),
-            ),
-            metric_value="1",
-        )
         task_timeouts = _count("TaskTimeouts", label="Task timeouts (incl. claim misses)")
-        command_timeouts = _count("CommandTimeouts", label="Commands failed by a timeout")
+        command_timeouts = event_metrics.metric(
+            event_metrics_module.COMMAND_TIMEOUTS, label="Commands lost to a timeout", period=FIVE_MINUTES
+        )
+        unreadable_events = event_metrics.metric(
+            event_metrics_module.UNREADABLE_EVENTS, label="Unreadable events", period=FIVE_MINUTES
+        )
 
         # --- alarms --------------------------------------------------------------------------------------
         self.alarms: list[cloudwatch.Alarm] = []
@@ -181,8 +148,18 @@ class Observability(Construct):
         )
         alarm(
             "CommandTimeouts",
-            "A command failed on a timeout: a worker was lost, did not start, or ran past its limit.",
+            "A command was lost to a timeout: its worker stopped sending heartbeats or ran past its limit.",
             command_timeouts,
+        )
+        alarm(
+            "UnreadableEvents",
+            "An event was recorded that no event model reads: a writer and workflows/events.py have drifted apart.",
+            unreadable_events,
+        )
+        alarm(
+            "EventMetricsFailing",
+            "The event-metrics function is failing: command outcomes are not being counted.",
+            event_metrics.function.metric_errors(statistic="Sum", period=FIVE_MINUTES),
         )
         alarm(
             "ClaimQueueAge",

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from cdk.config import DeployConfig
 from cdk.parts.dead_letters import DeadLetters
+from cdk.parts.event_metrics import EventMetrics
 from cdk.parts.functions import LambdaKit
 from cdk.parts.intake import Intake
 from cdk.parts.messaging import Messaging
@@ -100,12 +101,14 @@ class WebOrdinaryStack(Stack):
             state_machine=self.workflow.state_machine,
             log_retention=log_retention,
         )
+        self.event_metrics = EventMetrics(self, "EventMetrics", kit=kit, state=self.state, log_retention=log_retention)
         self.observability = Observability(
             self,
             "Observability",
             alert_email=config.alert_email,
             state_machine=self.workflow.state_machine,
             workflow_logs=self.workflow.log_group,
+            event_metrics=self.event_metrics,
             inbound_handler=self.intake.handler,
             dead_letter_consumer=self.dead_letters.consumer,
             claim_queue=self.messaging.claim_queue,
@@ -116,6 +119,7 @@ class WebOrdinaryStack(Stack):
                 "WorkDeadLetterFailure": self.messaging.work_dlq_failures,
                 "HandlerDeadLetter": self.intake.dead_letter_queue,
                 "ReaperDeadLetter": self.reaper.dead_letter_queue,
+                "EventMetricsFailure": self.event_metrics.failure_queue,
             },
             cluster=self.workers.cluster,
             warm_pool=self.workers.warm_pool,

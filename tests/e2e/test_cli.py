@@ -102,6 +102,10 @@ def test_cli_flow_against_a_running_stack(tmp_path: Path, running_stack: dict[st
 
     threads = json.loads(_run("threads", "--json", env=env).stdout)
     assert [t["threadId"] for t in threads] == [thread]
+    # What the CLI shows of a thread is the fold of its events: the last command's outcome and commit.
+    assert threads[0]["projectId"] == "shop" and threads[0]["branch"] == f"thread-{thread}"
+    assert threads[0]["status"] == "succeeded" and len(threads[0]["lastCommit"]) == 40
+    assert threads[0]["previewUrl"] and "agentSessionId" in threads[0]
 
     events = json.loads(_run("events", thread, "--json", env=env).stdout)
     assert [e["type"] for e in events][:2] == ["MessageReceived", "CommandDispatched"]

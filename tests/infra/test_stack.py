@@ -10,17 +10,23 @@ import pytest
 from aws_cdk.assertions import Match
 
 from cdk.parts import messaging as messaging_part
-from cdk.parts.observability import COMMAND_OUTCOMES, FAILURE_ENTRY_STATE
+from cdk.parts.observability import COMMAND_OUTCOMES
 from cdk.parts.workers import AGENT_API_KEY_ENV, GIT_TOKEN_ENV, WORKSPACE_MOUNT
 from cdk.parts.workflow import ASL_FILE
 from tests.infra.conftest import ALERT_EMAIL, INBOUND_DOMAIN, WARM_POOL_SIZE, Synthesized
-from workflows import names
-from workflows.events import EventType
+from workflows import event_metrics, names
 from workflows.settings import InboundSettings, Tables, WorkerSettings
 
 pytestmark = pytest.mark.infra
 
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def _mappings_of(synthesized: Synthesized, function: Any) -> list[dict[str, Any]]:
+    """The event source mappings that invoke ``function``."""
+    logical_id = synthesized.logical_id(function)
+    mappings = synthesized.resources("AWS::Lambda::EventSourceMapping").values()
+    return [m for m in mappings if m["Properties"]["FunctionName"] == {"Ref": logical_id}]
 
 
 def _ref_target(value: Any) -> str:
@@ -149,12 +155,14 @@ def test_the_workflow_role_names_exactly_the_resources_the_asl_touches(synthesiz
     assert {a for a, r in granted if r == "*"} <= {a for a, _ in granted if WILDCARD_ONLY_ACTIONS.match(a)}
 
 
-# Actions AWS authorises only on Resource "*": X-Ray, CloudWatch Logs vended-log delivery, the ECR login.
+# Actions AWS authorises only on Resource "*": X-Ray, CloudWatch Logs vended-log delivery, the ECR login, and
+# DynamoDB's ListStreams (which a stream event source needs).
 WILDCARD_ONLY_ACTIONS = re.compile(
     r"^(xray:"
     r"|logs:(Create|Delete|Describe|Get|List|Put|Update)"
     r"(LogDelivery|LogDeliveries|LogGroups|ResourcePolicies|ResourcePolicy)$"
-    r"|ecr:GetAuthorizationToken$)"
+    r"|ecr:GetAuthorizationToken$"
+    r"|dynamodb:ListStreams$)"
 )
 
 
@@ -405,6 +413,11 @@ def test_every_queue_has_a_dlq_or_is_one_and_keeps_messages_longer_than_its_sour
             dead_letter_targets.add(_ref_target(function["Properties"]["DeadLetterConfig"]["TargetArn"]))
     # The workflow's own dead-letter store: the state machine sends to it ("Dead-letter the command").
     dead_letter_targets.add(synthesized.logical_id(synthesized.stack.messaging.dead_letters))
+    # Stream event sources' on-failure destinations.
+    for mapping in synthesized.resources("AWS::Lambda::EventSourceMapping").values():
+        on_failure = mapping["Properties"].get("DestinationConfig", {}).get("OnFailure", {})
+        if on_failure:
+            dead_letter_targets.add(_ref_target(on_failure["Destination"]))
     for logical_id, queue in queues.items():
         assert "RedrivePolicy" in queue["Properties"] or logical_id in dead_letter_targets, logical_id
     # A consumed dead-letter queue must itself redrive: the work DLQ (its consumer may fail).
@@ -449,7 +462,7 @@ def test_every_queue_is_encrypted_and_refuses_plain_http(synthesized: Synthesize
 
 def test_the_dead_letter_consumer_drains_the_work_dlq_and_may_only_fail_tasks(synthesized: Synthesized) -> None:
     stack = synthesized.stack
-    _, mapping = synthesized.only("AWS::Lambda::EventSourceMapping")
+    (mapping,) = _mappings_of(synthesized, stack.dead_letters.consumer)
     assert _ref_target(mapping["Properties"]["EventSourceArn"]) == synthesized.logical_id(stack.messaging.work_dlq)
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     consumer = synthesized.template["Resources"][synthesized.logical_id(stack.dead_letters.consumer)]["Properties"]
@@ -564,14 +577,29 @@ def test_the_dashboard_shows_executions_commands_queues_workers_and_the_handler(
         assert text in body, text
 
 
-def test_command_outcome_metrics_count_states_the_asl_has() -> None:
-    """A renamed ASL state would silently zero a dashboard line: the names must exist (once the event does)."""
-    states = json.loads(ASL_FILE.read_text())["States"]
-    assert FAILURE_ENTRY_STATE in states
-    known_events = {e.value for e in EventType}
-    for outcome in COMMAND_OUTCOMES:
-        if outcome.event in known_events:
-            assert outcome.state in states, outcome.state
+def test_command_outcomes_are_counted_from_recorded_events_never_from_asl_states(synthesized: Synthesized) -> None:
+    """Merging or renaming a bookkeeping state must not zero a dashboard line: no metric counts state entries."""
+    assert {name for name, _ in COMMAND_OUTCOMES} <= set(event_metrics.METRIC_BY_EVENT.values())
+    for metric_filter in synthesized.resources("AWS::Logs::MetricFilter").values():
+        assert "$.details.name" not in json.dumps(metric_filter["Properties"]["FilterPattern"])
+    alarms = json.dumps(synthesized.resources("AWS::CloudWatch::Alarm"))
+    for name in (event_metrics.COMMAND_TIMEOUTS, event_metrics.UNREADABLE_EVENTS):
+        assert f'"MetricName": "{name}"' in alarms, name
+    assert f'"Value": "{event_metrics.SERVICE}"' in alarms
+
+
+def test_each_new_event_reaches_the_event_metrics_function(synthesized: Synthesized) -> None:
+    stack = synthesized.stack
+    (mapping,) = _mappings_of(synthesized, stack.event_metrics.function)
+    properties = mapping["Properties"]
+    assert "StreamArn" in json.dumps(properties["EventSourceArn"])
+    assert synthesized.logical_id(stack.state.table(names.EVENTS_TABLE)) in json.dumps(properties["EventSourceArn"])
+    assert properties["FunctionName"]["Ref"] == synthesized.logical_id(stack.event_metrics.function)
+    assert json.loads(properties["FilterCriteria"]["Filters"][0]["Pattern"]) == {"eventName": ["INSERT"]}
+    assert properties["BisectBatchOnFunctionError"] is True
+    assert "OnFailure" in properties["DestinationConfig"]
+    function = synthesized.resources("AWS::Lambda::Function")[synthesized.logical_id(stack.event_metrics.function)]
+    assert function["Properties"]["Handler"] == "lambdas.event_metrics.handler.handler"
 
 
 def test_the_handlers_get_their_extra_dependencies_in_a_layer_built_without_docker(synthesized: Synthesized) -> None:
