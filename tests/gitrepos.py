@@ -11,6 +11,8 @@ import pytest
 
 from container.worker.preview import site_files
 from container.worker.workspace import WIP_REF_PREFIX
+from workflows.models import Command, NormalisedMessage
+from workflows.threads import branch_for
 
 SEEDER = {
     "GIT_AUTHOR_NAME": "Seeder",
@@ -75,3 +77,27 @@ def wip_refs(repo: Path, bare: bool = False) -> dict[str, str]:
     """The refs a dead run's leftovers were kept aside on: name -> commit."""
     listing = (bare_git if bare else git)(repo, "for-each-ref", "--format=%(refname) %(objectname)", WIP_REF_PREFIX)
     return dict(line.split(" ", 1) for line in listing.splitlines())
+
+
+def message_and_command(instruction: str, message_id: str, thread: str) -> tuple[NormalisedMessage, Command]:
+    """A message from alice for project acme and the command the workflow would dispatch for it."""
+    message = NormalisedMessage(
+        messageId=message_id,
+        projectId="acme",
+        threadId=thread,
+        userId="alice",
+        sender="alice@example.com",
+        instruction=instruction,
+        receivedAt="2024-01-01T00:00:00Z",
+        rawKey=f"raw/{message_id}",
+    )
+    command = Command(
+        messageId=message_id,
+        threadId=thread,
+        projectId="acme",
+        userId="alice",
+        branch=branch_for(thread),
+        messageKey=f"messages/{message_id}.json",
+        executionName=f"{thread}-{message_id}",
+    )
+    return message, command

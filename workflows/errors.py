@@ -1,10 +1,14 @@
 """Named failures. A class name is the error name the workflow sees (``SendTaskFailure(error=...)``) and what
 the ASL's ``Retry``/``Catch`` ``ErrorEquals`` lists; :func:`asl_error_name` is the one place that maps them.
+:data:`COMMAND_ERROR_ROUTES` and :data:`RAISED_BY_WORKFLOW` (at the end) say where the workflow sends each
+error and which ones it raises itself; ``tests/asl/test_error_table.py`` holds the ASL to them.
 
 ``TransientError`` subclasses are worth retrying; ``PermanentError`` subclasses are not: the user is told why.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class WebOrdinaryError(Exception):
@@ -231,3 +235,75 @@ def describe(exc: BaseException, limit: int = 2000) -> str:
     """The cause sent with SendTaskFailure: plain words, bounded (Step Functions caps causes at 32 KiB)."""
     text = str(exc) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- raised by the workflow itself: its Fail states, and the Pass that names a thread conflict ----------
+
+
+class ThreadConflictError(PermanentError):
+    """The message names a thread that belongs to another project or branch (``Resolve thread``'s condition);
+    the thread is not joined and nothing runs."""
+
+
+class CommandFailedError(WebOrdinaryError):
+    """How an execution ends when its command failed for good (the owner was told why): ``Command failed``."""
+
+
+class CommandDeadLetteredError(WebOrdinaryError):
+    """How an execution ends when its command was dead-lettered (kept for an operator): ``Dead-lettered``."""
+
+
+class ReplyFailedError(WebOrdinaryError):
+    """How an execution ends when its reply could not be sent after retries: ``Reply failed``."""
+
+
+class EventLogUnavailableError(WebOrdinaryError):
+    """How an execution ends when an event could not be recorded after retries: ``Event log unavailable``."""
+
+
+# --- how the message workflow routes each error: the table tests/asl/test_error_table.py checks ----------
+
+# Error names that are AWS's own (Step Functions' and its integrations'), not ours: they keep their names.
+# "DynamoDB." is the optimised integration's prefix, "DynamoDb." the aws-sdk one's (as AWS names them).
+AWS_ERROR_PREFIXES = ("States.", "DynamoDB.", "DynamoDb.", "ECS.", "SesV2.", "SQS.")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where ``Run command`` sends an error a command's token is failed with: its ``Catch`` target, and whether
+    its ``Retry`` tries the same worker again first (backoff and jitter)."""
+
+    error: type[WebOrdinaryError]
+    branch: str
+    retried: bool = False
+
+
+COMMAND_ERROR_ROUTES: tuple[Route, ...] = (
+    # Transient: the command is worth another attempt.
+    Route(PushFailedError, "Record CommandRetried", retried=True),
+    Route(PreviewUploadError, "Record CommandRetried", retried=True),
+    Route(WorkerCrashedError, "Record CommandRetried"),
+    # The worker is gone (the reaper, a released pair): free it and claim again.
+    Route(WorkerReleasedError, "Record WorkerLost"),
+    Route(WorkerStoppedError, "Record WorkerLost"),
+    # A newer message took over, paused or stopped the command.
+    Route(WorkerInterruptedError, "Record CommandInterrupted"),
+    # No worker could take the command's queue message.
+    Route(WorkDeadLetteredError, "Dead-letter the command"),
+    # Permanent: the owner is told why; nothing is retried.
+    Route(InstructionError, "Record CommandFailed"),
+    Route(NothingToChangeError, "Record CommandFailed"),
+    Route(EditorFailedError, "Record CommandFailed"),
+    Route(BuildFailedError, "Record CommandFailed"),
+    Route(RepositoryError, "Record CommandFailed"),
+    Route(ProjectConfigError, "Record CommandFailed"),
+)
+
+# Errors the workflow raises itself, by the state that raises them.
+RAISED_BY_WORKFLOW: dict[str, type[WebOrdinaryError]] = {
+    "Thread conflict": ThreadConflictError,
+    "Command failed": CommandFailedError,
+    "Dead-lettered": CommandDeadLetteredError,
+    "Reply failed": ReplyFailedError,
+    "Event log unavailable": EventLogUnavailableError,
+}

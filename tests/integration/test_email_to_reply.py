@@ -245,7 +245,7 @@ def test_editor_finding_nothing_fails_visibly_with_a_plain_reply(info: StackInfo
     outcome = operations.deliver_email(info, raw)
     assert outcome.executionArn is not None
     described = operations.wait_for_execution(client("stepfunctions"), outcome.executionArn, timeout=120)
-    assert described["status"] == "FAILED" and described.get("error") == "CommandFailed"
+    assert described["status"] == "FAILED" and described.get("error") == "CommandFailedError"
     events = operations.thread_events(client("dynamodb"), str(outcome.threadId))
     assert [e.type for e in events][-2:] == ["CommandFailed", "ReplySent"]
     assert events[-2].data["Error"] == "NothingToChangeError"

@@ -224,7 +224,7 @@ def test_an_editor_that_fails_every_time_gets_a_plain_reply_with_its_log(info: S
     add_project(info, "broken", repo, editor="command:echo 'agent: cannot parse the page' >&2; exit 3")
     outcome = deliver(info, "broken@mail.webordinary.test", "Make the header blue")
     described = finish(outcome.executionArn)
-    assert described["status"] == "FAILED" and described["error"] == "CommandFailed"
+    assert described["status"] == "FAILED" and described["error"] == "CommandFailedError"
     evs = events(outcome.threadId)
     assert [e.type for e in evs][-2:] == ["CommandFailed", "ReplySent"]
     assert evs[-2].data["Error"] == "EditorFailedError"
@@ -239,7 +239,7 @@ def test_a_worker_that_dies_every_time_is_dead_lettered_then_redriven(info: Stac
     add_project(info, "doomed", repo, editor="command:kill -9 $PPID")
     outcome = deliver(info, "doomed@mail.webordinary.test", 'replace "Call us" with "Ring us"')
     described = finish(outcome.executionArn, timeout=240)
-    assert described["status"] == "FAILED" and described["error"] == "CommandDeadLettered"
+    assert described["status"] == "FAILED" and described["error"] == "CommandDeadLetteredError"
     types = [e.type for e in events(outcome.threadId)]
     assert types.count("WorkerLost") == 3 and types[-2:] == ["CommandDeadLettered", "ReplySent"]
     (reply,) = replies(info, outcome.threadId)

@@ -14,15 +14,10 @@ from container.worker.editors import (
     parse_replacements,
     sanitised_env,
 )
+from tests.gitrepos import SEEDER
 from workflows.errors import EditorFailedError, InstructionError, NothingToChangeError, ProjectConfigError
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Seeder",
-    "GIT_AUTHOR_EMAIL": "seeder@example.com",
-    "GIT_COMMITTER_NAME": "Seeder",
-    "GIT_COMMITTER_EMAIL": "seeder@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+GIT_ENV = {**SEEDER, "GIT_CONFIG_NOSYSTEM": "1"}
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -23,7 +23,16 @@ from container.worker.cancel import Interruption
 from container.worker.editors import editor_for
 from container.worker.job import commit_message, run_command, wip_message
 from container.worker.workspace import WIP_MESSAGE, WIP_REF_PREFIX, Workspace
-from tests.gitrepos import FakePublisher, bare_git, checkout_of, git, isolate_git, seed_origin, wip_refs
+from tests.gitrepos import (
+    FakePublisher,
+    bare_git,
+    checkout_of,
+    git,
+    isolate_git,
+    message_and_command,
+    seed_origin,
+    wip_refs,
+)
 from workflows.errors import PushFailedError
 from workflows.local.agents import APPEND_LINE
 from workflows.models import Command, CommandResult, NormalisedMessage, Project
@@ -59,26 +68,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def command_for(message_id: str) -> tuple[NormalisedMessage, Command]:
-    message = NormalisedMessage(
-        messageId=message_id,
-        projectId="acme",
-        threadId=THREAD,
-        userId="alice",
-        sender="alice@example.com",
-        instruction=INSTRUCTION,
-        receivedAt="2024-01-01T00:00:00Z",
-        rawKey=f"raw/{message_id}",
-    )
-    command = Command(
-        messageId=message_id,
-        threadId=THREAD,
-        projectId="acme",
-        userId="alice",
-        branch=BRANCH,
-        messageKey=f"messages/{message_id}.json",
-        executionName=f"{THREAD}-{message_id}",
-    )
-    return message, command
+    return message_and_command(INSTRUCTION, message_id, THREAD)
 
 
 def run(project: Project, root: Path, message_id: str, publisher: FakePublisher | None = None) -> CommandResult:

@@ -11,7 +11,7 @@ from container.worker.build import run_build
 from container.worker.job import commit_message, run_command
 from container.worker.preview import S3PreviewPublisher, content_type
 from container.worker.workspace import WIP_MESSAGE, WIP_REF_PREFIX, Workspace
-from tests.gitrepos import FakePublisher, bare_git, git, isolate_git
+from tests.gitrepos import FakePublisher, bare_git, git, isolate_git, message_and_command
 from workflows.errors import (
     BuildFailedError,
     NothingToChangeError,
@@ -20,7 +20,7 @@ from workflows.errors import (
     RepositoryError,
 )
 from workflows.models import Command, NormalisedMessage, Project
-from workflows.threads import THREAD_ID_RE, branch_for
+from workflows.threads import THREAD_ID_RE
 
 THREAD = "ab3k9x2m"
 OTHER_THREAD = "cd5h7j8k"
@@ -67,26 +67,7 @@ def make_project(origin: Path, **overrides: Any) -> Project:
 
 
 def make_message(instruction: str, message_id: str = "m-1", thread: str = THREAD) -> tuple[NormalisedMessage, Command]:
-    message = NormalisedMessage(
-        messageId=message_id,
-        projectId="acme",
-        threadId=thread,
-        userId="alice",
-        sender="alice@example.com",
-        instruction=instruction,
-        receivedAt="2024-01-01T00:00:00Z",
-        rawKey=f"raw/{message_id}",
-    )
-    command = Command(
-        messageId=message_id,
-        threadId=thread,
-        projectId="acme",
-        userId="alice",
-        branch=branch_for(thread),
-        messageKey=f"messages/{message_id}.json",
-        executionName=f"{thread}-{message_id}",
-    )
-    return message, command
+    return message_and_command(instruction, message_id, thread)
 
 
 def run(
