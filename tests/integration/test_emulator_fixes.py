@@ -99,6 +99,13 @@ PROBE = textwrap.dedent(
             sfn.send_task_failure(taskToken=body["t"], error="Again", cause="once more")
     out["entered_time"] = {"attempts": entered}
 
+    # DynamoDB transactions deep-copy every table they touch, unlocked, while the threaded server writes.
+    import inspect
+    from moto.dynamodb.models import DynamoDBBackend
+    source = inspect.getsource(DynamoDBBackend.transact_write_items)
+    out["ddb_transaction"] = {"copies_tables": "copy.deepcopy(" in source and "self.tables[table_name]" in source,
+                              "locks": "lock" in source.lower()}
+
     server.stop()
     print("PROBE" + json.dumps(out))
     """
@@ -145,3 +152,8 @@ def test_state_entered_time_holds_across_a_retry_of_the_state(unpatched: dict) -
     # Not a bug: what the event log's order key relies on, as on AWS (a Retry happens inside the state).
     first, second = unpatched["entered_time"]["attempts"]
     assert first == second
+
+
+def test_dynamodb_transactions_copy_whole_tables_without_a_lock(unpatched: dict) -> None:
+    # The copy races the threaded server's other writes ("dictionary changed size during iteration", HTTP 500).
+    assert unpatched["ddb_transaction"] == {"copies_tables": True, "locks": False}

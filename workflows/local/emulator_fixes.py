@@ -180,6 +180,32 @@ def fix_state_entered_time_format() -> None:
     state_module.StateData = aws_state_data  # type: ignore[attr-defined,assignment]
 
 
+# The DynamoDB backend's methods that change items; serialise_dynamodb_writes puts them behind one lock.
+DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+def serialise_dynamodb_writes() -> None:
+    """moto 5.2.5's ``DynamoDBBackend.transact_write_items`` deep-copies every table it touches (to roll back on
+    failure) while the threaded server lets other requests write to the same tables: the copy then fails with
+    ``RuntimeError: dictionary changed size during iteration`` and the transaction answers HTTP 500, which AWS
+    never does for that reason. This puts moto's DynamoDB writes behind one lock, so a transaction's copy never
+    races a write; reads are untouched."""
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in DYNAMODB_WRITES:
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+
+
 def _modules_importing(source: Any, name: str) -> list[Any]:
     """Modules that did ``from source import name`` and so hold their own reference to it."""
     import sys
@@ -198,4 +224,5 @@ def apply_in_process_fixes(ses_message_id_domain: str) -> None:
     keep_simple_email_headers(ses_message_id_domain)
     reuse_task_clients()
     fix_state_entered_time_format()
+    serialise_dynamodb_writes()
     _applied = True
