@@ -29,6 +29,7 @@ from cdk.parts.event_metrics import EventMetrics
 from cdk.parts.functions import METRICS_NAMESPACE
 from workflows import event_metrics as event_metrics_module
 from workflows import names
+from workflows.events import EventType
 
 FIVE_MINUTES = Duration.minutes(5)
 # A message's execution normally ends in minutes; three quiet hours with mail arriving means something is wrong.
@@ -38,14 +39,17 @@ NO_SUCCESS_PERIODS = 3
 CLAIM_AGE_LIMIT_SECONDS = 120
 
 
-# Command outcomes on the dashboard: counts of recorded events (workflows/event_metrics.py), by metric name.
-COMMAND_OUTCOMES: tuple[tuple[str, str], ...] = (
-    ("CommandsSucceeded", "Succeeded"),
-    ("CommandsFailed", "Failed"),
-    ("CommandsInterrupted", "Interrupted"),
-    ("CommandsRetried", "Retried"),
-    ("CommandsDeadLettered", "Dead-lettered"),
-    ("WorkersLost", "Workers lost"),
+# Command outcomes on the dashboard: the counts of these recorded events (workflows/event_metrics.py), labelled.
+COMMAND_OUTCOMES: tuple[tuple[str, str], ...] = tuple(
+    (event_metrics_module.METRIC_BY_EVENT[event], label)
+    for event, label in (
+        (EventType.COMMAND_SUCCEEDED, "Succeeded"),
+        (EventType.COMMAND_FAILED, "Failed"),
+        (EventType.COMMAND_INTERRUPTED, "Interrupted"),
+        (EventType.COMMAND_RETRIED, "Retried"),
+        (EventType.COMMAND_DEAD_LETTERED, "Dead-lettered"),
+        (EventType.WORKER_LOST, "Workers lost"),
+    )
 )
 
 

@@ -12,7 +12,7 @@ from container.worker.build import check_output_dir, run_build
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
 from container.worker.editors import editor_for
 from container.worker.preview import PreviewPublisher
-from container.worker.workspace import Workspace
+from container.worker.workspace import INTERRUPTED_TRAILER, Workspace
 from workflows.errors import (
     NothingToChangeError,
     ProjectConfigError,
@@ -119,7 +119,7 @@ def wip_message(instruction: str, command: Command, interruption: Interruption) 
         f"WIP (interrupted): {_bounded(first, 52)}\n\n"
         f"Partial work of a request that was interrupted by message {interruption.by_message}.\n\n"
         # Not "Message:": that trailer marks a command's finished commit, which a retry would publish as is.
-        f"Thread: {command.threadId}\nWIP-For: {command.messageId}\nInterrupted-By: {interruption.by_message}"
+        f"Thread: {command.threadId}\nWIP-For: {command.messageId}\n{INTERRUPTED_TRAILER}: {interruption.by_message}"
     )
 
 

@@ -35,7 +35,7 @@ log = logging.getLogger("webordinary.worker.workspace")
 
 WIP_MESSAGE = "WIP: recovered uncommitted work"
 WIP_REF_PREFIX = "refs/webordinary/wip"
-# The trailer save_partial_work (job.py) puts on an interrupted command's WIP commit.
+# The trailer that marks an interrupted command's WIP commit (job.wip_message writes it; prepare builds on it).
 INTERRUPTED_TRAILER = "Interrupted-By"
 # Keeping leftovers on the remote is a courtesy, not a step a command should wait long for.
 WIP_PUSH_TIMEOUT_S = 60.0
