@@ -160,13 +160,13 @@ def cmd_threads(args: argparse.Namespace) -> int:
     threads = []
     for row in operations.list_threads(dynamodb):
         # What the product knows of a thread is the fold of its events; the table row adds the subject.
-        state = fold(row["threadId"], operations.thread_events(dynamodb, row["threadId"]))
+        state = fold(row.threadId, operations.thread_events(dynamodb, row.threadId))
         threads.append(
             {
                 **state.model_dump(exclude={"messages", "lastEvent"}),
                 "status": state.status,
-                "subject": row.get("subject", ""),
-                "createdAt": row.get("createdAt", ""),
+                "subject": row.subject,
+                "createdAt": row.createdAt,
             }
         )
     text = "\n".join(

@@ -14,7 +14,6 @@ the allow-list), and only then the body and attachments.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,6 +41,9 @@ from workflows.eventlog import EventLog, now_iso
 from workflows.events import EventType
 from workflows.models import AttachmentRef, ExecutionInput, IntakeOutcome, NormalisedMessage, Project, ReplyEnvelope
 from workflows.settings import InboundSettings, Tables
+from workflows.stores.messages import Decision, DynamoMessages, MessagesStore, NoticeKind, ThreadLink
+from workflows.stores.projects import DynamoProjects, ProjectsStore
+from workflows.stores.threads import DynamoThreads, ThreadsStore, project_of
 
 if TYPE_CHECKING:
     from workflows.attachments import AttachmentLimits
@@ -95,24 +97,46 @@ class SesEvent(_Loose):
 @dataclass(frozen=True)
 class IntakeDeps:
     s3: Any
-    dynamodb: Any
     stepfunctions: Any
     settings: InboundSettings
-    tables: Tables
+    messages: MessagesStore
+    threads: ThreadsStore
+    projects: ProjectsStore
+    events: EventLog
     # The SESv2 client, created only when a notice is sent (most invocations never need it).
     sesv2: Callable[[], Any] | None = None
     limits: AttachmentLimits | None = None
 
-    @property
-    def events(self) -> EventLog:
-        return EventLog(self.dynamodb, self.tables.events)
+    @classmethod
+    def on_dynamodb(
+        cls,
+        *,
+        s3: Any,
+        dynamodb: Any,
+        stepfunctions: Any,
+        settings: InboundSettings,
+        tables: Tables,
+        sesv2: Callable[[], Any] | None = None,
+        limits: AttachmentLimits | None = None,
+    ) -> IntakeDeps:
+        """The stores on their DynamoDB tables (the Lambda, the embedded stack)."""
+        return cls(
+            s3=s3,
+            stepfunctions=stepfunctions,
+            settings=settings,
+            messages=DynamoMessages(dynamodb, tables.messages),
+            threads=DynamoThreads(dynamodb, tables.threads),
+            projects=DynamoProjects(dynamodb, tables.projects),
+            events=EventLog(dynamodb, tables.events),
+            sesv2=sesv2,
+            limits=limits,
+        )
 
 
 REFUSALS_PER_SENDER_PER_DAY = 1
 NOTICES_PER_SENDER_PER_DAY = 10
 # Which rejections are answered. Everything else (spam, virus, forged or automatic mail, unknown projects,
 # mail without a sender) is only recorded: answering it would be backscatter or a mail loop.
-NoticeKind = Literal["refusal", "problem"]
 _NOTICE_FOR: dict[str, NoticeKind] = {
     SenderNotAllowedError.reason: "refusal",
     TooLargeError.reason: "problem",
@@ -141,58 +165,11 @@ class _Context:
 # --- lookups ------------------------------------------------------------------------------------------------
 
 
-def load_project(deps: IntakeDeps, project_id: str) -> Project | None:
-    item = deps.dynamodb.get_item(
-        TableName=deps.tables.projects, Key={"projectId": {"S": project_id}}, ConsistentRead=True
-    ).get("Item")
-    if not item:
-        return None
-    return Project.model_validate_json(item["config"]["S"])
-
-
-def _messages_item(deps: IntakeDeps, key: str) -> dict[str, Any] | None:
-    item: dict[str, Any] | None = deps.dynamodb.get_item(
-        TableName=deps.tables.messages, Key={"key": {"S": key}}, ConsistentRead=True
-    ).get("Item")
-    return item
-
-
-def _put_once(deps: IntakeDeps, key: str, attrs: dict[str, str], same_if: tuple[str, str] | None = None) -> bool:
-    """Create ``key`` unless it exists (or exists with ``same_if`` = (attribute, value): our own earlier try)."""
-    item = {"key": {"S": key}, **{k: {"S": v} for k, v in attrs.items()}}
-    kwargs: dict[str, Any] = {
-        "ConditionExpression": "attribute_not_exists(#k)",
-        "ExpressionAttributeNames": {"#k": "key"},
-    }
-    if same_if is not None:
-        kwargs["ConditionExpression"] = "attribute_not_exists(#k) OR #a = :v"
-        kwargs["ExpressionAttributeNames"]["#a"] = same_if[0]
-        kwargs["ExpressionAttributeValues"] = {":v": {"S": same_if[1]}}
-    try:
-        deps.dynamodb.put_item(TableName=deps.tables.messages, Item=item, **kwargs)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-def _thread_project(deps: IntakeDeps, thread_id: str) -> str | None:
-    """The project a thread belongs to: intake's claim, else the workflow's thread record."""
-    claim = _messages_item(deps, f"thread#{thread_id}")
-    if claim and "projectId" in claim:
-        return str(claim["projectId"]["S"])
-    item = deps.dynamodb.get_item(
-        TableName=deps.tables.threads, Key={"threadId": {"S": thread_id}}, ConsistentRead=True
-    ).get("Item")
-    return item["projectId"]["S"] if item and "projectId" in item else None
-
-
 def _thread_for_message_ids(deps: IntakeDeps, project_id: str, ids: tuple[str, ...]) -> str | None:
     for rfc_id in list(reversed(ids))[:20]:  # the nearest ancestor first
-        item = _messages_item(deps, f"mid#{rfc_id}")
-        if item and item.get("projectId", {}).get("S") == project_id and threads.is_thread_id(item["threadId"]["S"]):
-            return str(item["threadId"]["S"])
+        link = deps.messages.thread_of(rfc_id)
+        if link and link.projectId == project_id and threads.is_thread_id(link.threadId):
+            return link.threadId
     return None
 
 
@@ -201,16 +178,7 @@ def _claim_new_thread(deps: IntakeDeps, project_id: str, ses_id: str) -> str:
     so an id is never shared by two threads, of this project or another."""
     for attempt in range(16):
         thread_id = threads.new_thread_id(project_id, ses_id if attempt == 0 else f"{ses_id}#{attempt}")
-        claim = _messages_item(deps, f"thread#{thread_id}")
-        if claim is not None:
-            if claim.get("sesId", {}).get("S") == ses_id:
-                return thread_id  # claimed by an earlier try of this very mail
-            continue
-        if deps.dynamodb.get_item(
-            TableName=deps.tables.threads, Key={"threadId": {"S": thread_id}}, ConsistentRead=True
-        ).get("Item"):
-            continue  # a thread that predates claims
-        if _put_once(deps, f"thread#{thread_id}", {"projectId": project_id, "sesId": ses_id}, ("sesId", ses_id)):
+        if deps.threads.claim(thread_id, project_id, ses_id, now_iso()):
             return thread_id
     raise RuntimeError(f"no free thread id for {ses_id} after 16 tries")  # 30^8 ids: not expected to happen
 
@@ -225,13 +193,13 @@ def resolve_thread(
     of this project: a thread of another project is never joined, whatever the mail claims."""
     from workflows import mail
 
-    if plus_thread and _thread_project(deps, plus_thread) == project_id:
+    if plus_thread and project_of(deps.threads, plus_thread) == project_id:
         return plus_thread, False, "plus-address"
     known = _thread_for_message_ids(deps, project_id, (*headers.references, *headers.in_reply_to))
     if known:
         return known, False, "references"
     tagged = mail.subject_tag(headers.subject)
-    if tagged and threads.is_thread_id(tagged) and _thread_project(deps, tagged) == project_id:
+    if tagged and threads.is_thread_id(tagged) and project_of(deps.threads, tagged) == project_id:
         return tagged, False, "subject-tag"
     return _claim_new_thread(deps, project_id, ses_id), True, "new"
 
@@ -241,22 +209,10 @@ def _find_project(deps: IntakeDeps, recipients: list[str]) -> tuple[Project | No
         split = threads.split_recipient(recipient, deps.settings.inbound_domain)
         if split is None:
             continue
-        project = load_project(deps, split[0])
+        project = deps.projects.get(split[0])
         if project is not None:
             return project, split[1]
     return None, None
-
-
-def _stored_decision(deps: IntakeDeps, ses_id: str) -> dict[str, Any] | None:
-    item = _messages_item(deps, f"ses#{ses_id}")
-    return json.loads(item["decision"]["S"]) if item else None
-
-
-def _remember_decision(deps: IntakeDeps, ses_id: str, decision: dict[str, Any]) -> None:
-    deps.dynamodb.put_item(
-        TableName=deps.tables.messages,
-        Item={"key": {"S": f"ses#{ses_id}"}, "decision": {"S": json.dumps(decision)}},
-    )
 
 
 # --- trust (pure) ---------------------------------------------------------------------------------------------
@@ -372,11 +328,11 @@ def receive(deps: IntakeDeps, record: SesRecord) -> IntakeOutcome:
     ses_id = record.ses.mail.messageId
     raw_key = f"{deps.settings.raw_mail_prefix}{ses_id}"
 
-    decided = _stored_decision(deps, ses_id)
-    if decided is not None and not decided.get("accepted"):
-        return IntakeOutcome.model_validate({**decided, "duplicate": True, "status": "DUPLICATE"})
-    if decided is not None:
-        return _start(deps, ExecutionInput.model_validate(decided["input"]), decided["executionName"], redelivery=True)
+    decided = deps.messages.decision(ses_id)
+    if decided is not None and decided.outcome is not None:
+        return decided.outcome.model_copy(update={"duplicate": True, "status": "DUPLICATE"})
+    if decided is not None and decided.input is not None:
+        return _start(deps, decided.input, decided.executionName, redelivery=True)
 
     context = _Context(ses_id=ses_id, raw_key=raw_key, sender=record.ses.mail.source)
     try:
@@ -491,10 +447,8 @@ def _accept(deps: IntakeDeps, record: SesRecord, context: _Context) -> tuple[Exe
     # whose client dropped the plus-address still land in the right thread. First writer wins: a later mail
     # reusing someone's Message-ID cannot move it to another thread.
     if headers.rfc_message_id:
-        _put_once(deps, f"mid#{headers.rfc_message_id}", {"threadId": thread_id, "projectId": project_id})
-    _remember_decision(
-        deps, ses_id, {"accepted": True, "executionName": name, "input": execution_input.model_dump(mode="json")}
-    )
+        deps.messages.link_message_id(headers.rfc_message_id, ThreadLink(threadId=thread_id, projectId=project_id))
+    deps.messages.remember_decision(ses_id, Decision(accepted=True, executionName=name, input=execution_input))
     return execution_input, name
 
 
@@ -558,25 +512,8 @@ def _reject(deps: IntakeDeps, record: SesRecord, context: _Context, error: Rejec
         rejected=error.reason,
         status="REJECTED",
     )
-    _remember_decision(deps, context.ses_id, outcome.model_dump(mode="json"))
+    deps.messages.remember_decision(context.ses_id, Decision(accepted=False, outcome=outcome))
     return outcome
-
-
-def _take_budget(deps: IntakeDeps, key: str, limit: int) -> bool:
-    """One unit of a per-sender daily budget (a conditional counter: a flood gets ``limit`` answers)."""
-    try:
-        deps.dynamodb.update_item(
-            TableName=deps.tables.messages,
-            Key={"key": {"S": key}},
-            UpdateExpression="ADD sent :one",
-            ConditionExpression="attribute_not_exists(sent) OR sent < :limit",
-            ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)}},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
 
 
 def _notify(deps: IntakeDeps, record: SesRecord, context: _Context, error: RejectedMailError) -> str:
@@ -591,11 +528,11 @@ def _notify(deps: IntakeDeps, record: SesRecord, context: _Context, error: Rejec
         return "none"
     if (kind == "problem" and not context.allowed) or not mail.is_address(sender):
         return "none"
-    if not _put_once(deps, f"reply#{context.ses_id}", {"reason": error.reason}):
+    if not deps.messages.claim_notice(context.ses_id, error.reason):
         return "already-sent"  # an earlier try of this very delivery got this far
     day = (record.ses.mail.timestamp or now_iso())[:10]
     limit = REFUSALS_PER_SENDER_PER_DAY if kind == "refusal" else NOTICES_PER_SENDER_PER_DAY
-    if not _take_budget(deps, f"{kind}#{sender}#{day}", limit):
+    if not deps.messages.take_notice_budget(kind, sender, day, limit):
         return "rate-limited"
     domain = deps.settings.inbound_domain
     project_address = f"{project.projectId}@{domain}"

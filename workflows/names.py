@@ -262,7 +262,10 @@ def message_workflow_substitutions(
     ses_message_id_domain: str,
 ) -> dict[str, str]:
     """Build the ``${...}`` map for the message workflow. ``table_names`` maps TableSpec.placeholder -> name."""
+    from workflows.stores import messages  # the messages table's key prefixes, spelled only there
+
     subs = dict(table_names)
+    subs.update(messages.ASL_SUBSTITUTIONS)
     subs.update(
         {
             CLAIM_QUEUE.placeholder: claim_queue_url,

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from workflows.models import PROJECT_ID_RE, Project
+from workflows.stores.projects import DynamoProjects
 
 
 def user_id_for(address: str) -> str:
@@ -44,7 +45,4 @@ def make_project(
 
 
 def save_project(dynamodb: Any, table: str, project: Project) -> None:
-    dynamodb.put_item(
-        TableName=table,
-        Item={"projectId": {"S": project.projectId}, "config": {"S": project.model_dump_json()}},
-    )
+    DynamoProjects(dynamodb, table).save(project)

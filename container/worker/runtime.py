@@ -39,6 +39,7 @@ from workflows.errors import (
 )
 from workflows.models import ClaimRequest, Command, CommandResult, NormalisedMessage, Project, WorkerReady, WorkItem
 from workflows.settings import Tables, WorkerSettings
+from workflows.stores.projects import DynamoProjects
 
 log = logging.getLogger("webordinary.worker")
 LEASE_SECONDS = 900
@@ -214,12 +215,10 @@ class Worker:
     # --- work ------------------------------------------------------------------------------------------------
 
     def _project(self, project_id: str) -> Project:
-        item = self.ddb.get_item(
-            TableName=self.tables.projects, Key={"projectId": {"S": project_id}}, ConsistentRead=True
-        ).get("Item")
-        if not item:
+        project = DynamoProjects(self.ddb, self.tables.projects).get(project_id)
+        if project is None:
             raise ProjectConfigError(f"project {project_id} is not configured")
-        return Project.model_validate_json(item["config"]["S"])
+        return project
 
     def _message(self, key: str) -> NormalisedMessage:
         body = self.s3.get_object(Bucket=self.settings.mail_bucket, Key=key)["Body"].read()

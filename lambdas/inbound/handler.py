@@ -21,7 +21,7 @@ logger, tracer, metrics = powertools("webordinary-inbound")
 
 
 def deps() -> intake.IntakeDeps:
-    return intake.IntakeDeps(
+    return intake.IntakeDeps.on_dynamodb(
         s3=client("s3"),
         dynamodb=client("dynamodb"),
         stepfunctions=client("stepfunctions"),

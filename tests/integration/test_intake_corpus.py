@@ -36,6 +36,8 @@ from workflows.local import operations
 from workflows.local.stack import EmbeddedStack, StackInfo
 from workflows.models import NormalisedMessage
 from workflows.settings import InboundSettings, Tables
+from workflows.stores import messages
+from workflows.stores.threads import DynamoThreads
 
 pytestmark = pytest.mark.integration
 
@@ -188,7 +190,7 @@ def corpus(stack: EmbeddedStack) -> Iterator[Corpus]:
     projects.save_project(
         ddb, names.PROJECTS_TABLE.local_name, projects.make_project("corpus-b", "/nowhere", ["alice@example.com"])
     )
-    deps = intake.IntakeDeps(
+    deps = intake.IntakeDeps.on_dynamodb(
         s3=client("s3"),
         dynamodb=ddb,
         stepfunctions=sfn,
@@ -354,7 +356,9 @@ def test_redelivery_of_an_accepted_mail_starts_one_execution(corpus: Corpus) -> 
     second = corpus.deliver(raw, "corpus-twice-1")
     assert first.accepted and second.duplicate and second.executionArn == first.executionArn
     # A retry after a crash just before the decision was stored: the same thread, the same execution.
-    client("dynamodb").delete_item(TableName=names.MESSAGES_TABLE.local_name, Key={"key": {"S": "ses#corpus-twice-1"}})
+    client("dynamodb").delete_item(
+        TableName=names.MESSAGES_TABLE.local_name, Key={"key": {"S": messages.decision_key("corpus-twice-1")}}
+    )
     third = corpus.deliver(raw, "corpus-twice-1")
     assert third.threadId == first.threadId and third.executionArn == first.executionArn and third.duplicate
     executions = client("stepfunctions").list_executions(stateMachineArn=corpus.deps.settings.state_machine_arn)
@@ -368,7 +372,9 @@ def test_redelivery_of_a_rejected_mail_records_once_and_answers_once(corpus: Cor
     for _ in range(2):
         outcome = corpus.deliver(raw, "corpus-twice-2")
     assert outcome.duplicate and outcome.rejected == "sender-not-allowed"
-    client("dynamodb").delete_item(TableName=names.MESSAGES_TABLE.local_name, Key={"key": {"S": "ses#corpus-twice-2"}})
+    client("dynamodb").delete_item(
+        TableName=names.MESSAGES_TABLE.local_name, Key={"key": {"S": messages.decision_key("corpus-twice-2")}}
+    )
     corpus.deliver(raw, "corpus-twice-2")  # the handler retried after a timeout, before it stored the decision
     assert len(_rejection(PROJECT, "corpus-twice-2")) == 1
     assert len(_notices_to(corpus.info, "twice@unknown.test")) == 1
@@ -462,19 +468,11 @@ def test_threads_resolve_by_plus_address_references_and_subject_tag(corpus: Corp
 def test_new_thread_ids_are_claimed_and_stable(corpus: Corpus) -> None:
     raw = _instruction_mail("alice@example.com", "Make the header blue.")
     outcome = corpus.deliver(raw, "corpus-claim-1")
-    claim = client("dynamodb").get_item(
-        TableName=names.MESSAGES_TABLE.local_name, Key={"key": {"S": f"thread#{outcome.threadId}"}}
-    )["Item"]
-    assert claim["projectId"]["S"] == PROJECT and claim["sesId"]["S"] == "corpus-claim-1"
+    threads_table = DynamoThreads(client("dynamodb"), names.THREADS_TABLE.local_name)
+    claim = threads_table.get(outcome.threadId or "")
+    assert claim is not None and claim.projectId == PROJECT and claim.sesId == "corpus-claim-1"
     # Someone else's claim on the id this mail would get: intake moves on to the next id, deterministically.
-    client("dynamodb").put_item(
-        TableName=names.MESSAGES_TABLE.local_name,
-        Item={
-            "key": {"S": f"thread#{_first_id('corpus-claim-2')}"},
-            "projectId": {"S": "corpus-b"},
-            "sesId": {"S": "x"},
-        },
-    )
+    assert threads_table.claim(_first_id("corpus-claim-2"), "corpus-b", "x", "2026-01-01T00:00:00.000Z")
     moved = corpus.deliver(_instruction_mail("alice@example.com", "Make the footer blue."), "corpus-claim-2")
     assert moved.threadId != _first_id("corpus-claim-2")
     assert corpus.deliver(

@@ -44,22 +44,24 @@ def test_every_thread_replays_to_its_stored_state(info: StackInfo, tmp_path: Pat
     threads = operations.list_threads(client("dynamodb"))
     assert threads
     for stored in threads:
-        events = operations.thread_events(client("dynamodb"), stored["threadId"])
+        if not stored.lastMessageId:
+            continue  # an id intake claimed for a mail whose workflow never ran (the intake tests use a no-op one)
+        events = operations.thread_events(client("dynamodb"), stored.threadId)
         orders = [e.order for e in events]
-        assert orders == sorted(set(orders)), f"{stored['threadId']}: not read in strictly increasing order"
+        assert orders == sorted(set(orders)), f"{stored.threadId}: not read in strictly increasing order"
         assert all(AWS_TIME.match(o) for o in orders), orders  # AWS's EnteredTime format, from every writer
         assert len({e.eventId for e in events}) == len(events)
-        state = fold(stored["threadId"], events)
+        state = fold(stored.threadId, events)
         assert (state.projectId, state.userId, state.branch) == (
-            stored["projectId"],
-            stored["userId"],
-            stored["branch"],
-        ), stored["threadId"]
+            stored.projectId,
+            stored.userId,
+            stored.branch,
+        ), stored.threadId
         for message in state.messages.values():
             if message.execution in running:
                 continue
-            assert message.status in TERMINAL, (stored["threadId"], message)
-            assert message.replied, (stored["threadId"], message)
+            assert message.status in TERMINAL, (stored.threadId, message)
+            assert message.replied, (stored.threadId, message)
         replies = Counter((e.execution, e.eventId.split("#")[0]) for e in events if e.type == "ReplySent")
         assert all(n == 1 for n in replies.values()), replies  # one reply per message and execution
 

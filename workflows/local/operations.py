@@ -23,6 +23,7 @@ from workflows.eventlog import EventLog
 from workflows.events import StoredEvent
 from workflows.local.stack import ACCOUNT, StackInfo
 from workflows.models import IntakeOutcome
+from workflows.stores.threads import DynamoThreads, ThreadRow
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -183,16 +184,8 @@ def thread_events(dynamodb: Any, thread_id: str) -> list[StoredEvent]:
     return EventLog(dynamodb, names.EVENTS_TABLE.local_name).read(thread_id)
 
 
-def list_threads(dynamodb: Any) -> list[dict[str, str]]:
-    items: list[dict[str, str]] = []
-    kwargs: dict[str, Any] = {"TableName": names.THREADS_TABLE.local_name}
-    while True:
-        page = dynamodb.scan(**kwargs)
-        items.extend({k: next(iter(v.values())) for k, v in item.items()} for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return sorted(items, key=lambda t: t.get("createdAt", ""))
+def list_threads(dynamodb: Any) -> list[ThreadRow]:
+    return DynamoThreads(dynamodb, names.THREADS_TABLE.local_name).all()
 
 
 def outbox(info: StackInfo) -> list[dict[str, Any]]:

@@ -1,0 +1,231 @@
+"""One contract per store, run against the in-memory fake and against DynamoDB (moto, in process): code that
+is unit-tested over a fake behaves the same on the real table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from workflows import names
+from workflows.local.stack import create_table
+from workflows.models import ExecutionInput, IntakeOutcome, ReplyEnvelope
+from workflows.projects import make_project
+from workflows.stores import messages as messages_module
+from workflows.stores.messages import Decision, DynamoMessages, InMemoryMessages, MessagesStore, ThreadLink
+from workflows.stores.projects import DynamoProjects, InMemoryProjects, ProjectsStore
+from workflows.stores.threads import DynamoThreads, InMemoryThreads, ThreadsStore, project_of
+
+AT = "2026-12-04T10:00:00.000Z"
+THREAD = "abcdefgh"
+OTHER_THREAD = "bcdefghj"
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        for spec in names.TABLES:
+            create_table(client, spec)
+        yield client
+
+
+@pytest.fixture
+def fresh(dynamodb: Any) -> Iterator[Any]:
+    """Empty tables for every test (moto's tables live for the module)."""
+    yield dynamodb
+    for spec in names.TABLES:
+        keys = [spec.partition_key.name] + ([spec.sort_key.name] if spec.sort_key else [])
+        for item in dynamodb.scan(TableName=spec.local_name).get("Items", []):
+            dynamodb.delete_item(TableName=spec.local_name, Key={k: item[k] for k in keys})
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def messages(request: pytest.FixtureRequest) -> MessagesStore:
+    if request.param == "in-memory":
+        return InMemoryMessages()
+    return DynamoMessages(request.getfixturevalue("fresh"), names.MESSAGES_TABLE.local_name)
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def threads(request: pytest.FixtureRequest) -> ThreadsStore:
+    if request.param == "in-memory":
+        return InMemoryThreads()
+    return DynamoThreads(request.getfixturevalue("fresh"), names.THREADS_TABLE.local_name)
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def projects(request: pytest.FixtureRequest) -> ProjectsStore:
+    if request.param == "in-memory":
+        return InMemoryProjects()
+    return DynamoProjects(request.getfixturevalue("fresh"), names.PROJECTS_TABLE.local_name)
+
+
+# --- messages ---------------------------------------------------------------------------------------------
+
+
+def _input() -> ExecutionInput:
+    envelope = ReplyEnvelope(
+        fromAddress="site@mail.example",
+        to="alice@example.com",
+        replyTo="site+abcdefgh@mail.example",
+        subject="Re: x",
+        inReplyTo="<a@example.com>",
+        references="<a@example.com>",
+    )
+    return ExecutionInput(
+        messageId="ses-1",
+        threadId=THREAD,
+        projectId="site",
+        userId="alice-123456",
+        sender="alice@example.com",
+        subject="Re: x",
+        newThread=True,
+        branch="thread-abcdefgh",
+        messageKey="messages/site/abcdefgh/ses-1.json",
+        reply=envelope,
+    )
+
+
+def test_a_decision_is_kept_whole(messages: MessagesStore) -> None:
+    assert messages.decision("ses-1") is None
+    accepted = Decision(accepted=True, executionName="abcdefgh-ses-1", input=_input())
+    messages.remember_decision("ses-1", accepted)
+    assert messages.decision("ses-1") == accepted
+    rejected = Decision(
+        accepted=False, outcome=IntakeOutcome(accepted=False, messageId="ses-2", rejected="spam", status="REJECTED")
+    )
+    messages.remember_decision("ses-2", rejected)
+    assert messages.decision("ses-2") == rejected and messages.decision("ses-1") == accepted
+
+
+def test_a_message_id_leads_to_its_first_thread_only(messages: MessagesStore) -> None:
+    assert messages.thread_of("<a@example.com>") is None
+    first = ThreadLink(threadId=THREAD, projectId="site")
+    assert messages.link_message_id("<a@example.com>", first)
+    assert not messages.link_message_id("<a@example.com>", ThreadLink(threadId=OTHER_THREAD, projectId="evil"))
+    assert not messages.link_message_id("<a@example.com>", first)  # the same link again: already there
+    assert messages.thread_of("<a@example.com>") == first
+
+
+def test_a_notice_is_claimed_once_per_delivery(messages: MessagesStore) -> None:
+    assert messages.claim_notice("ses-1", "sender-not-allowed")
+    assert not messages.claim_notice("ses-1", "sender-not-allowed")
+    assert messages.claim_notice("ses-2", "sender-not-allowed")
+
+
+def test_the_notice_budget_is_per_kind_sender_and_day(messages: MessagesStore) -> None:
+    taken = [messages.take_notice_budget("refusal", "x@example.com", "2026-12-04", 2) for _ in range(3)]
+    assert taken == [True, True, False]
+    assert messages.take_notice_budget("problem", "x@example.com", "2026-12-04", 2)
+    assert messages.take_notice_budget("refusal", "y@example.com", "2026-12-04", 2)
+    assert messages.take_notice_budget("refusal", "x@example.com", "2026-12-05", 2)
+
+
+def test_notice_claims_and_decisions_do_not_collide(messages: MessagesStore) -> None:
+    messages.remember_decision("ses-1", Decision(accepted=True, executionName="n", input=_input()))
+    assert messages.claim_notice("ses-1", "too-large")
+    assert messages.decision("ses-1") is not None
+
+
+# --- threads ----------------------------------------------------------------------------------------------
+
+
+def test_a_thread_id_is_claimed_by_one_delivery(threads: ThreadsStore) -> None:
+    assert threads.get(THREAD) is None and project_of(threads, THREAD) is None
+    assert threads.claim(THREAD, "site", "ses-1", AT)
+    assert threads.claim(THREAD, "site", "ses-1", AT)  # a redelivery of the same mail: still its own
+    assert not threads.claim(THREAD, "site", "ses-2", AT)
+    assert not threads.claim(THREAD, "other", "ses-1", AT)
+    row = threads.get(THREAD)
+    assert row is not None and (row.projectId, row.branch, row.sesId, row.createdAt) == (
+        "site",
+        "thread-abcdefgh",
+        "ses-1",
+        AT,
+    )
+    assert project_of(threads, THREAD) == "site"
+
+
+def test_threads_are_listed_oldest_first(threads: ThreadsStore) -> None:
+    threads.claim(OTHER_THREAD, "site", "ses-2", "2026-12-04T11:00:00.000Z")
+    threads.claim(THREAD, "site", "ses-1", AT)
+    assert [row.threadId for row in threads.all()] == [THREAD, OTHER_THREAD]
+
+
+def test_a_claim_retried_after_the_workflow_resolved_the_thread_keeps_what_it_added(fresh: Any) -> None:
+    store = DynamoThreads(fresh, names.THREADS_TABLE.local_name)
+    assert store.claim(THREAD, "site", "ses-1", AT)
+    fresh.update_item(  # what the workflow's "Resolve thread" state adds
+        TableName=names.THREADS_TABLE.local_name,
+        Key={"threadId": {"S": THREAD}},
+        UpdateExpression="SET userId = :u, subject = :s, lastMessageId = :m",
+        ExpressionAttributeValues={":u": {"S": "alice-1"}, ":s": {"S": "Hi"}, ":m": {"S": "ses-1"}},
+    )
+    assert store.claim(THREAD, "site", "ses-1", "2026-12-05T00:00:00.000Z")
+    row = store.get(THREAD)
+    assert row is not None and (row.userId, row.subject, row.createdAt) == ("alice-1", "Hi", AT)
+
+
+# --- projects ---------------------------------------------------------------------------------------------
+
+
+def test_a_project_round_trips(projects: ProjectsStore) -> None:
+    assert projects.get("site") is None
+    project = make_project("site", "/repos/site.git", ["alice@example.com"], build_command="npm run build")
+    projects.save(project)
+    assert projects.get("site") == project
+    projects.save(project.model_copy(update={"outputDir": "public"}))
+    saved = projects.get("site")
+    assert saved is not None and saved.outputDir == "public"
+
+
+# --- no key spelled twice -------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFIXES = [
+    messages_module.DECISION_PREFIX,
+    messages_module.MESSAGE_ID_PREFIX,
+    messages_module.NOTICE_CLAIM_PREFIX,
+    messages_module.REPLY_CLAIM_PREFIX,
+    messages_module.NOTICE_BUDGET_PREFIX,
+    "thread#",  # the old claim rows: threads are claimed in the threads table now
+]
+
+
+def test_the_messages_key_prefixes_are_spelled_only_in_their_module() -> None:
+    pattern = re.compile("|".join(re.escape(f"{quote}{p}") for p in PREFIXES for quote in "'\""))
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("workflows", "lambdas", "container", "cdk", "asl")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in {".py", ".json"}
+        and path != ROOT / "workflows/stores/messages.py"
+        and pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
+def test_the_workflow_gets_the_prefixes_it_writes_from_the_module() -> None:
+    asl = (names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file).read_text()
+    for placeholder in messages_module.ASL_SUBSTITUTIONS:
+        assert f"'${{{placeholder}}}{{}}'" in asl, placeholder
+    subs = names.message_workflow_substitutions(
+        table_names={spec.placeholder: spec.local_name for spec in names.TABLES},
+        claim_queue_url="q",
+        dead_letter_queue_url="d",
+        cluster_arn="c",
+        task_definition_arn="t",
+        subnets=("a", "b"),
+        security_group="g",
+        tuning=names.WorkflowTuning(),
+        ses_message_id_domain="email.amazonses.com",
+    )
+    definition = names.substitute(asl, subs)
+    assert f"'{messages_module.message_id_key('')}{{}}'" in definition
+    assert f"'{messages_module.reply_claim_key('')}{{}}'" in definition
