@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean install
+.PHONY: demo test test-fast lint bench clean install
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -20,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Everything that needs neither the embedded stack, nor the CLI as a subprocess, nor a CDK synth.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration and not e2e and not infra"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

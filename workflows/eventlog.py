@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -30,7 +30,34 @@ def order_key(at: str, writer: str, what: str) -> str:
     return f"{at}#{writer}#{what}"
 
 
+class EventStore(Protocol):
+    def append(
+        self, stream: str, event_id: str, type_: str, data: dict[str, Any], execution: str = ""
+    ) -> StoredEvent | None:
+        """Append once; returns None when an event with this id is already recorded."""
+        ...
+
+    def read(self, stream: str) -> list[StoredEvent]:
+        """The stream's events in ``order``."""
+        ...
+
+
+def _new_event(stream: str, event_id: str, type_: str, data: dict[str, Any], execution: str) -> StoredEvent:
+    at = now_iso()
+    return StoredEvent(
+        stream=stream,
+        eventId=event_id,
+        order=order_key(at, execution or "python", event_id),
+        type=type_,
+        at=at,
+        execution=execution,
+        data=data,
+    )
+
+
 class EventLog:
+    """The event store on its DynamoDB table."""
+
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._ddb = dynamodb
         self._table = table
@@ -38,17 +65,7 @@ class EventLog:
     def append(
         self, stream: str, event_id: str, type_: str, data: dict[str, Any], execution: str = ""
     ) -> StoredEvent | None:
-        """Append once; returns None when an event with this id is already recorded."""
-        at = now_iso()
-        event = StoredEvent(
-            stream=stream,
-            eventId=event_id,
-            order=order_key(at, execution or "python", event_id),
-            type=type_,
-            at=at,
-            execution=execution,
-            data=data,
-        )
+        event = _new_event(stream, event_id, type_, data, execution)
         try:
             self._ddb.put_item(
                 TableName=self._table,
@@ -85,3 +102,24 @@ class EventLog:
             if "LastEvaluatedKey" not in page:
                 return events
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class InMemoryEventLog:
+    """The fake: the same contract, in a dict of lists."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, dict[str, StoredEvent]] = {}
+
+    def append(
+        self, stream: str, event_id: str, type_: str, data: dict[str, Any], execution: str = ""
+    ) -> StoredEvent | None:
+        events = self.streams.setdefault(stream, {})
+        if event_id in events:
+            return None
+        # Stored as DynamoDB stores it: the data goes through JSON.
+        event = _new_event(stream, event_id, type_, json.loads(json.dumps(data, sort_keys=True)), execution)
+        events[event_id] = event
+        return event
+
+    def read(self, stream: str) -> list[StoredEvent]:
+        return sorted(self.streams.get(stream, {}).values(), key=lambda event: event.order)

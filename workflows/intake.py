@@ -37,7 +37,7 @@ from workflows.errors import (
     UnknownProjectError,
     VirusError,
 )
-from workflows.eventlog import EventLog, now_iso
+from workflows.eventlog import EventLog, EventStore, now_iso
 from workflows.events import EventType
 from workflows.models import AttachmentRef, ExecutionInput, IntakeOutcome, NormalisedMessage, Project, ReplyEnvelope
 from workflows.settings import InboundSettings, Tables
@@ -102,7 +102,7 @@ class IntakeDeps:
     messages: MessagesStore
     threads: ThreadsStore
     projects: ProjectsStore
-    events: EventLog
+    events: EventStore
     # The SESv2 client, created only when a notice is sent (most invocations never need it).
     sesv2: Callable[[], Any] | None = None
     limits: AttachmentLimits | None = None

@@ -4,15 +4,16 @@ is unit-tested over a fake behaves the same on the real table."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from workflows import names
+from workflows.eventlog import EventLog, EventStore, InMemoryEventLog
 from workflows.local.stack import create_table
 from workflows.models import ExecutionInput, IntakeOutcome, ReplyEnvelope
 from workflows.projects import make_project
@@ -27,12 +28,11 @@ OTHER_THREAD = "bcdefghj"
 
 
 @pytest.fixture(scope="module")
-def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        for spec in names.TABLES:
-            create_table(client, spec)
-        yield client
+def dynamodb(in_process_aws: None) -> Any:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    for spec in names.TABLES:
+        create_table(client, spec)
+    return client
 
 
 @pytest.fixture
@@ -229,3 +229,27 @@ def test_the_workflow_gets_the_prefixes_it_writes_from_the_module() -> None:
     definition = names.substitute(asl, subs)
     assert f"'{messages_module.message_id_key('')}{{}}'" in definition
     assert f"'{messages_module.reply_claim_key('')}{{}}'" in definition
+
+
+# --- events -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def events(request: pytest.FixtureRequest) -> EventStore:
+    if request.param == "in-memory":
+        return InMemoryEventLog()
+    return EventLog(request.getfixturevalue("fresh"), names.EVENTS_TABLE.local_name)
+
+
+def test_an_event_is_appended_once_and_read_in_order(events: EventStore) -> None:
+    first = events.append(THREAD, "m1#MessageReceived", "MessageReceived", {"n": 1, "nested": {"b": [1, 2]}})
+    assert first is not None and first.data == {"n": 1, "nested": {"b": [1, 2]}}
+    assert events.append(THREAD, "m1#MessageReceived", "MessageReceived", {"n": 2}) is None
+    time.sleep(0.002)  # order is by time first (within one millisecond: by writer, then id)
+    events.append(THREAD, "m1#CommandSucceeded", "CommandSucceeded", {"n": 3}, execution="exec-1")
+    events.append(OTHER_THREAD, "m2#MessageReceived", "MessageReceived", {"n": 4})
+    read = events.read(THREAD)
+    assert [(e.eventId, e.data["n"]) for e in read] == [("m1#MessageReceived", 1), ("m1#CommandSucceeded", 3)]
+    assert [e.order for e in read] == sorted(e.order for e in read)
+    assert read[1].execution == "exec-1" and read[1].order.split("#")[1] == "exec-1"
+    assert events.read("nobody") == []

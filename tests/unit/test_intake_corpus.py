@@ -1,12 +1,13 @@
-"""The intake corpus on the embedded stack: every mail in ``tests/fixtures/mail/corpus/cases.json`` delivered as
-SES delivers it (raw MIME in the mail bucket, then the receipt record), with the outcome intake must reach:
-the decision, the event, the raw mail kept, the normalised message and its attachments in S3, and the notice
-the sender gets (or, for forged, automatic and unknown mail, does not get).
+"""The intake corpus: every mail in ``tests/fixtures/mail/corpus/cases.json`` delivered as SES delivers it (raw
+MIME in the mail bucket, then the receipt record), with the outcome intake must reach: the decision, the event,
+the raw mail kept, the normalised message and its attachments in S3, and the notice the sender gets (or, for
+forged, automatic and unknown mail, does not get).
 
-Intake's decisions are what this file checks, so accepted mail starts a state machine that succeeds at once
-(created here on the same emulator) instead of the message workflow; the workflow itself runs in
-``test_email_to_reply.py``. Thread resolution, idempotency, rate limiting and the Lambda handler path are
-tested below the corpus.
+Fast: the tables are the stores' in-memory fakes (``tests/unit/test_store_contracts.py`` holds them to
+DynamoDB's behaviour) and S3, SES and Step Functions are moto in this process. Accepted mail starts a state
+machine that succeeds at once; the workflow itself, and intake on the real tables through the Lambda handler,
+run on the embedded stack (``tests/integration/test_email_to_reply.py``, ``test_intake_handler.py``).
+Thread resolution, idempotency and rate limiting are tested below the corpus.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -25,21 +26,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
 from tests.conftest import FIXTURES
 from workflows import intake, names, projects
 from workflows.attachments import AttachmentLimits
 from workflows.aws import client
-from workflows.eventlog import EventLog
+from workflows.eventlog import InMemoryEventLog
 from workflows.local import operations
-from workflows.local.stack import EmbeddedStack, StackInfo
+from workflows.local.emulator_fixes import apply_in_process_fixes
 from workflows.models import NormalisedMessage
-from workflows.settings import InboundSettings, Tables
+from workflows.settings import InboundSettings
 from workflows.stores import messages
-from workflows.stores.threads import DynamoThreads
-
-pytestmark = pytest.mark.integration
+from workflows.stores.messages import InMemoryMessages
+from workflows.stores.projects import InMemoryProjects
+from workflows.stores.threads import InMemoryThreads
 
 CORPUS = FIXTURES / "mail" / "corpus"
 MANIFEST = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
@@ -136,13 +138,14 @@ def _raw(case: dict[str, Any]) -> bytes:
     return _wrap(path, case["wrap"]) if "wrap" in case else path.read_bytes()
 
 
-# --- the stack, a project, and SES as a function -------------------------------------------------------------
+# --- a project, and SES as a function ------ -------------------------------------------------------------
 
 
 @dataclass
 class Corpus:
-    info: StackInfo
     deps: intake.IntakeDeps
+    messages: InMemoryMessages
+    threads: InMemoryThreads
 
     def deliver(
         self,
@@ -174,50 +177,46 @@ class Corpus:
 
 
 @pytest.fixture(scope="module")
-def corpus(stack: EmbeddedStack) -> Iterator[Corpus]:
-    assert stack.info is not None
-    stack.info.apply()
-    sfn = client("stepfunctions")
-    noop = sfn.create_state_machine(
+def corpus(in_process_aws: None) -> Corpus:
+    # SES as AWS sends it (the emulator fix renders Simple content to MIME with its headers), the mail bucket,
+    # and a state machine that succeeds at once: the workflow itself runs in the integration tests.
+    apply_in_process_fixes("email.amazonses.com")
+    client("s3").create_bucket(Bucket=names.MAIL_BUCKET.local_name)
+    client("sesv2").create_email_identity(EmailIdentity=DOMAIN)
+    noop = client("stepfunctions").create_state_machine(
         name="corpus-noop",
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
         roleArn="arn:aws:iam::123456789012:role/corpus-noop",
     )["stateMachineArn"]
-    ddb = client("dynamodb")
-    projects.save_project(
-        ddb, names.PROJECTS_TABLE.local_name, projects.make_project(PROJECT, "/nowhere", MANIFEST["allowed"])
-    )
-    projects.save_project(
-        ddb, names.PROJECTS_TABLE.local_name, projects.make_project("corpus-b", "/nowhere", ["alice@example.com"])
-    )
-    deps = intake.IntakeDeps.on_dynamodb(
+    messages, threads = InMemoryMessages(), InMemoryThreads()
+    deps = intake.IntakeDeps(
         s3=client("s3"),
-        dynamodb=ddb,
-        stepfunctions=sfn,
+        stepfunctions=client("stepfunctions"),
         settings=InboundSettings(inbound_domain=DOMAIN, state_machine_arn=noop),
-        tables=Tables(),
+        messages=messages,
+        threads=threads,
+        projects=InMemoryProjects(
+            projects.make_project(PROJECT, "/nowhere", MANIFEST["allowed"]),
+            projects.make_project("corpus-b", "/nowhere", ["alice@example.com"]),
+        ),
+        events=InMemoryEventLog(),
         sesv2=lambda: client("sesv2"),
         limits=AttachmentLimits(),
     )
-    yield Corpus(info=stack.info, deps=deps)
+    return Corpus(deps=deps, messages=messages, threads=threads)
 
 
-def _events(stream: str) -> list[Any]:
-    return EventLog(client("dynamodb"), names.EVENTS_TABLE.local_name).read(stream)
-
-
-def _rejection(project: str, ses_id: str) -> list[Any]:
-    return [e for e in _events(f"intake#{project}") if e.data.get("messageId") == ses_id]
-
-
-def _sent(info: StackInfo) -> list[Message]:
-    data = requests.get(f"{info.endpoint}/moto-api/data.json", timeout=30).json()
-    raws = [m.get("raw_data", "") for m in data.get("ses", {}).get("RawMessage", [])]
+def _sent() -> list[Message]:
+    raws = [getattr(m, "raw_data", "") for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages]
     return [BytesParser(policy=policy.default).parsebytes(r.encode() if isinstance(r, str) else r) for r in raws]
 
 
-def _notices_to(info: StackInfo, address: str) -> list[Message]:
-    return [m for m in _sent(info) if address in str(m.get("To", "")) and m.get("X-WebOrdinary-Notice")]
+def _notices_to(address: str) -> list[Message]:
+    return [m for m in _sent() if address in str(m.get("To", "")) and m.get("X-WebOrdinary-Notice")]
+
+
+def _rejection(corpus: Corpus, project: str, ses_id: str) -> list[Any]:
+    return [e for e in corpus.deps.events.read(f"intake#{project}") if e.data.get("messageId") == ses_id]
 
 
 def _stored_message(key: str) -> NormalisedMessage:
@@ -263,7 +262,7 @@ def test_corpus_mail_gets_its_outcome(corpus: Corpus, index: int, case: dict[str
     if case["expect"] == "rejected":
         assert not outcome.accepted and outcome.rejected == case["reason"], outcome
         assert outcome.executionArn is None
-        events = _rejection(PROJECT, ses_id) or _rejection("-", ses_id)
+        events = _rejection(corpus, PROJECT, ses_id) or _rejection(corpus, "-", ses_id)
         assert [e.type for e in events] == ["MessageRejected"]
         assert events[0].data["reason"] == case["reason"] and events[0].data["rawKey"] == f"inbound/{ses_id}"
         assert events[0].data["notice"] == case["notice"]
@@ -326,7 +325,7 @@ def test_notices_are_polite_threaded_and_cannot_loop(corpus: Corpus) -> None:
     )
     outcome = corpus.deliver(raw, "corpus-notice-1", source="nosy@unknown.test")
     assert outcome.rejected == "sender-not-allowed"
-    [notice] = _notices_to(corpus.info, "nosy@unknown.test")
+    [notice] = _notices_to("nosy@unknown.test")
     assert str(notice["From"]) == f"{PROJECT}@{DOMAIN}"
     assert str(notice["Subject"]) == "Re: Hello website"
     assert str(notice["In-Reply-To"]) == "<0024.nosy@unknown.test>"
@@ -340,7 +339,7 @@ def test_an_allowed_sender_is_told_what_went_wrong(corpus: Corpus) -> None:
     raw = RECIPES["eleven-attachments"]().replace(b"carol@example.com", b"bob@example.org")
     outcome = corpus.deliver(raw, "corpus-notice-2", source="bob@example.org")
     assert outcome.rejected == "too-many-attachments"
-    [notice] = _notices_to(corpus.info, "bob@example.org")
+    [notice] = _notices_to("bob@example.org")
     text = notice.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert (
         "11 attachments" in text and "at most 10 attachments" in text and "Nothing on your website was changed" in text
@@ -355,10 +354,10 @@ def test_redelivery_of_an_accepted_mail_starts_one_execution(corpus: Corpus) -> 
     first = corpus.deliver(raw, "corpus-twice-1")
     second = corpus.deliver(raw, "corpus-twice-1")
     assert first.accepted and second.duplicate and second.executionArn == first.executionArn
-    # A retry after a crash just before the decision was stored: the same thread, the same execution.
-    client("dynamodb").delete_item(
-        TableName=names.MESSAGES_TABLE.local_name, Key={"key": {"S": messages.decision_key("corpus-twice-1")}}
-    )
+    # A retry after a crash just before the decision was stored, once the execution has ended: the same thread,
+    # the same execution, and Step Functions refuses a second one.
+    operations.wait_for_execution(client("stepfunctions"), first.executionArn or "", timeout=30)
+    del corpus.messages.rows[messages.decision_key("corpus-twice-1")]
     third = corpus.deliver(raw, "corpus-twice-1")
     assert third.threadId == first.threadId and third.executionArn == first.executionArn and third.duplicate
     executions = client("stepfunctions").list_executions(stateMachineArn=corpus.deps.settings.state_machine_arn)
@@ -372,12 +371,10 @@ def test_redelivery_of_a_rejected_mail_records_once_and_answers_once(corpus: Cor
     for _ in range(2):
         outcome = corpus.deliver(raw, "corpus-twice-2")
     assert outcome.duplicate and outcome.rejected == "sender-not-allowed"
-    client("dynamodb").delete_item(
-        TableName=names.MESSAGES_TABLE.local_name, Key={"key": {"S": messages.decision_key("corpus-twice-2")}}
-    )
+    del corpus.messages.rows[messages.decision_key("corpus-twice-2")]
     corpus.deliver(raw, "corpus-twice-2")  # the handler retried after a timeout, before it stored the decision
-    assert len(_rejection(PROJECT, "corpus-twice-2")) == 1
-    assert len(_notices_to(corpus.info, "twice@unknown.test")) == 1
+    assert len(_rejection(corpus, PROJECT, "corpus-twice-2")) == 1
+    assert len(_notices_to("twice@unknown.test")) == 1
 
 
 def test_a_flood_from_one_stranger_gets_one_refusal(corpus: Corpus) -> None:
@@ -386,9 +383,9 @@ def test_a_flood_from_one_stranger_gets_one_refusal(corpus: Corpus) -> None:
     )
     for i in range(6):
         corpus.deliver(raw, f"corpus-flood-{i}")
-    notices = [_rejection(PROJECT, f"corpus-flood-{i}")[0].data["notice"] for i in range(6)]
+    notices = [_rejection(corpus, PROJECT, f"corpus-flood-{i}")[0].data["notice"] for i in range(6)]
     assert notices == ["sent"] + ["rate-limited"] * 5
-    assert len(_notices_to(corpus.info, "flood@unknown.test")) == 1
+    assert len(_notices_to("flood@unknown.test")) == 1
     for i in range(6):  # every one of them is still recorded and kept
         assert client("s3").head_object(Bucket=names.MAIL_BUCKET.local_name, Key=f"inbound/corpus-flood-{i}")
 
@@ -401,7 +398,7 @@ def test_auto_replies_from_strangers_are_never_answered(corpus: Corpus) -> None:
     )
     outcome = corpus.deliver(raw, "corpus-away-1")
     assert outcome.rejected == "auto-reply"
-    assert _notices_to(corpus.info, "away@unknown.test") == []
+    assert _notices_to("away@unknown.test") == []
 
 
 # --- threads -------------------------------------------------------------------------------------------------
@@ -468,7 +465,7 @@ def test_threads_resolve_by_plus_address_references_and_subject_tag(corpus: Corp
 def test_new_thread_ids_are_claimed_and_stable(corpus: Corpus) -> None:
     raw = _instruction_mail("alice@example.com", "Make the header blue.")
     outcome = corpus.deliver(raw, "corpus-claim-1")
-    threads_table = DynamoThreads(client("dynamodb"), names.THREADS_TABLE.local_name)
+    threads_table = corpus.threads
     claim = threads_table.get(outcome.threadId or "")
     assert claim is not None and claim.projectId == PROJECT and claim.sesId == "corpus-claim-1"
     # Someone else's claim on the id this mail would get: intake moves on to the next id, deterministically.
@@ -486,24 +483,37 @@ def _first_id(ses_id: str) -> str:
     return new_thread_id(PROJECT, ses_id)
 
 
-# --- the Lambda handler ----------------------------------------------------------------------------------------
+# --- the order of the checks ------------------------------------------------------------------------------------
 
 
-def test_the_lambda_handler_records_and_refuses(info: StackInfo) -> None:
-    projects.save_project(
-        client("dynamodb"),
-        names.PROJECTS_TABLE.local_name,
-        projects.make_project("handler", "/nowhere", ["alice@example.com"]),
-    )
+@pytest.mark.parametrize(
+    "verdicts,recipient,expected",
+    [
+        # SES's verdicts come first: a virus from a stranger to nobody is a virus.
+        ({"virus": "FAIL", "spam": "FAIL", "dmarc": "FAIL"}, "nobody@elsewhere.test", "virus"),
+        ({"spam": "GRAY", "dmarc": "FAIL"}, f"{PROJECT}@{DOMAIN}", "spam"),
+        # Then the headers: who sent it only matters for mail that is not automatic.
+        ({"dmarc": "FAIL"}, "nobody@elsewhere.test", "unknown-project"),
+        # Then trust: a forged From is never told that it is not allowed.
+        ({"dmarc": "FAIL"}, f"{PROJECT}@{DOMAIN}", "auth-failed"),
+        ({}, f"{PROJECT}@{DOMAIN}", "sender-not-allowed"),  # trusted, so it is the one answered
+    ],
+)
+def test_the_cheapest_and_most_dangerous_checks_decide_first(
+    corpus: Corpus, verdicts: dict[str, str], recipient: str, expected: str
+) -> None:
     raw = (
-        (CORPUS / "own" / "24-unknown-sender.eml")
-        .read_bytes()
-        .replace(b"corpus@mail.webordinary.test", b"handler@mail.webordinary.test")
-        .replace(b"stranger@unknown.test", b"via-handler@unknown.test")
+        (CORPUS / "own" / "24-unknown-sender.eml").read_bytes().replace(b"stranger@unknown.test", b"order@unknown.test")
     )
-    outcome = operations.deliver_email(info, raw, ses_id="corpus-handler-1")
-    assert outcome.rejected == "sender-not-allowed"
-    assert [e.data["notice"] for e in _rejection("handler", "corpus-handler-1")] == ["sent"]
-    assert len(_notices_to(info, "via-handler@unknown.test")) == 1
-    kept = client("s3").get_object(Bucket=names.MAIL_BUCKET.local_name, Key="inbound/corpus-handler-1")["Body"].read()
-    assert kept == raw
+    ses_id = f"corpus-order-{expected}-{len(verdicts)}"
+    raw = raw.replace(b"order@unknown.test", f"order-{expected}@unknown.test".encode())
+    outcome = corpus.deliver(raw, ses_id, verdicts=verdicts, recipients=[recipient])
+    assert outcome.rejected == expected
+    answered = 1 if expected == "sender-not-allowed" else 0
+    assert len(_notices_to(f"order-{expected}@unknown.test")) == answered
+
+
+def test_an_automatic_mail_is_recognised_before_its_sender_is_checked(corpus: Corpus) -> None:
+    raw = (CORPUS / "own" / "18-auto-reply-out-of-office.eml").read_bytes()
+    outcome = corpus.deliver(raw, "corpus-order-auto", verdicts={"dmarc": "FAIL"})
+    assert outcome.rejected == "auto-reply"
