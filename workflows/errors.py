@@ -185,16 +185,9 @@ class WorkerInterruptedError(WebOrdinaryError):
     ) -> WorkerInterruptedError:
         import json
 
-        if stop:
-            text = "Stopped at your request."
-        elif same_thread:
-            text = "Your newer message in this conversation took over; it continues from this request's work."
-        else:
-            text = "Paused for your newer message in another conversation; this request resumes after it."
-        if wip_commit:
-            text += f" Partial work is saved as commit {wip_commit[:10]} on branch {branch}."
-        else:
-            text += " Nothing had been changed yet."
+        from workflows.replies import interruption_text  # the words live there; it imports this module
+
+        text = interruption_text(stop=stop, same_thread=same_thread, saved=bool(wip_commit))
         return cls(
             json.dumps(
                 {

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows import names, threads
+from workflows import names, replies, threads
 from workflows.errors import (
     AuthFailedError,
     AutoReplyError,
@@ -264,50 +264,6 @@ def auth_problem(
     )
 
 
-# --- notices (pure text) --------------------------------------------------------------------------------------
-
-
-def notice_text(kind: NoticeKind, error: RejectedMailError, project_address: str, sender: str) -> str:
-    """What we answer. Plain words, what happened, what to do; never the rejected mail's content."""
-    if kind == "refusal":
-        return (
-            "Hello,\r\n\r\n"
-            f"Thank you for your email to {project_address}. This address makes changes to a website only for "
-            f"the people its owner has allowed, and {sender} is not one of them, so nothing was done with your "
-            "message.\r\n\r\n"
-            "If you should have access, please ask the website's owner to add your address.\r\n\r\n"
-            "This is an automatic reply. To keep your inbox quiet, you will get at most one of these a day.\r\n"
-            "\r\n-- \r\nWebOrdinary\r\n"
-        )
-    advice = {
-        "empty-instruction": "Please write what you would like changed above the quoted part and send it again.",
-        "instruction-too-long": "Please shorten it, or attach long text as a file and say what to do with it.",
-        "too-large": "Please send it again with fewer or smaller attachments.",
-        "too-many-attachments": "Please send fewer files, or spread them over several emails.",
-        "attachment-too-large": "Please send smaller files, or spread them over several emails.",
-        "malformed-mail": "Please send it again; plain text usually works best.",
-    }.get(error.reason, "Please send it again.")
-    return (
-        "Hello,\r\n\r\n"
-        "We received your email but could not act on it:\r\n\r\n"
-        f"{_explain(error)}\r\n\r\n"
-        f"Nothing on your website was changed. {advice}\r\n"
-        "\r\n-- \r\nWebOrdinary\r\n"
-    )
-
-
-def _explain(error: RejectedMailError) -> str:
-    from workflows import mail
-
-    match error.reason:
-        case "empty-instruction":
-            return "We could not find any new text in it, only text quoted from earlier emails."
-        case "malformed-mail":
-            return f"Your mail program sent it in a form we could not read ({mail.one_line(str(error), 300)})."
-        case _:
-            return mail.one_line(str(error), 500)
-
-
 # --- the decision -------------------------------------------------------------------------------------------
 
 
@@ -545,6 +501,7 @@ def _notify(deps: IntakeDeps, record: SesRecord, context: _Context, error: Rejec
         references=headers.references,
         fallback_id=f"<{context.ses_id}@{domain}>",
     )
+    text = replies.notice(kind, error, project_address, sender).text
     try:
         deps.sesv2().send_email(
             FromEmailAddress=envelope["fromAddress"],
@@ -553,7 +510,7 @@ def _notify(deps: IntakeDeps, record: SesRecord, context: _Context, error: Rejec
             Content={
                 "Simple": {
                     "Subject": {"Data": envelope["subject"], "Charset": "UTF-8"},
-                    "Body": {"Text": {"Data": notice_text(kind, error, project_address, sender), "Charset": "UTF-8"}},
+                    "Body": {"Text": {"Data": text, "Charset": "UTF-8"}},
                     "Headers": [
                         {"Name": "In-Reply-To", "Value": envelope["inReplyTo"]},
                         {"Name": "References", "Value": envelope["references"]},

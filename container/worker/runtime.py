@@ -25,7 +25,7 @@ from container.worker.attachments import s3_fetcher
 from container.worker.cancel import Cancellation, Interruption
 from container.worker.job import run_command
 from container.worker.preview import S3PreviewPublisher
-from workflows import names
+from workflows import names, replies
 from workflows.aws import client
 from workflows.commands import is_stop
 from workflows.errors import (
@@ -427,12 +427,11 @@ class Worker:
     def _stop_result(self, command: Command) -> CommandResult:
         stopped, self._stopped = self._stopped, None
         if stopped is None:
-            summary = "Nothing was running, so there was nothing to stop."
+            summary = replies.NOTHING_TO_STOP
             commit = ""
         else:
             instruction, detail = stopped
-            first = instruction.strip().splitlines()[0] if instruction.strip() else "(no instruction)"
-            summary = f'Stopped "{first[:120]}". {detail["text"]}'
+            summary = replies.stop_summary(instruction, detail["text"])
             commit = detail.get("wipCommit", "")
         return CommandResult(
             commit=commit, branch=command.branch, filesChanged=[], previewUrl="", summary=summary, kind="stopped"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import SHARED
-from workflows import intake
+from workflows import intake, replies
 from workflows.errors import (
     AuthFailedError,
     AutoReplyError,
@@ -105,16 +105,16 @@ def test_only_helpful_rejections_are_answered(error: Exception, answered: str | 
 
 
 def test_notice_texts_say_what_happened_and_what_to_do() -> None:
-    refusal = intake.notice_text(
+    refusal = replies.notice(
         "refusal", SenderNotAllowedError("x"), "bakery@mail.webordinary.test", "stranger@example.com"
-    )
+    ).text
     assert "stranger@example.com is not one of them" in refusal and "at most one of these a day" in refusal
     assert refusal.endswith("-- \r\nWebOrdinary\r\n")
-    problem = intake.notice_text(
+    problem = replies.notice(
         "problem", TooManyAttachmentsError("The message has 11 attachments; the limit is at most 10."), "b@x", "a@y"
-    )
+    ).text
     assert "The message has 11 attachments; the limit is at most 10." in problem
     assert "Nothing on your website was changed. Please send fewer files" in problem
-    empty = intake.notice_text("problem", EmptyInstructionError("no new text"), "b@x", "a@y")
+    empty = replies.notice("problem", EmptyInstructionError("no new text"), "b@x", "a@y").text
     assert "only text quoted from earlier emails" in empty
     assert all("\r\n" in text and "\n\n" not in text.replace("\r\n", "") for text in (refusal, problem, empty))

@@ -1,0 +1,345 @@
+"""Every word a site owner reads from us: replies to their changes, and notices about mail we could not use.
+
+Plain language only: what happened, what it means for their website, what they can do next. Never a class
+name, a stack trace, a raw log, an SES or execution id, a branch name or a full commit id; a short commit id
+(the version) may appear in the footer, below the signature separator. :func:`leaks` finds what must not be
+there, and tests run it over every reply the suite produces.
+
+Each reply is a :class:`RenderedReply`: the plain text today, with room for an HTML part and inline images
+(a screenshot of the change) beside it, so the sender can build ``multipart/alternative`` without the words
+moving anywhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.errors import (
+    BuildFailedError,
+    EditorFailedError,
+    InstructionError,
+    NothingToChangeError,
+    ProjectConfigError,
+    RejectedMailError,
+    RepositoryError,
+    ThreadConflictError,
+    WebOrdinaryError,
+)
+
+CRLF = "\r\n"
+SIGNATURE = "WebOrdinary"
+SHORT_COMMIT = 7
+
+# --- what a reply is made of ------------------------------------------------------------------------------
+
+
+class _Facts(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ResultFacts(_Facts):
+    """What the worker reported for a finished command (``CommandResult``, as the workflow holds it)."""
+
+    summary: str = ""
+    previewUrl: str = ""
+    commit: str = ""
+    filesChanged: list[str] = Field(default_factory=list)
+    kind: Literal["changed", "stopped"] = "changed"
+
+
+class FailureFacts(_Facts):
+    """A named error and the worker's own explanation (Step Functions' ``Error`` and ``Cause``)."""
+
+    Error: str = ""
+    Cause: str = ""
+
+
+class InterruptionFacts(_Facts):
+    """Why a command stopped before it finished (the worker's interruption detail)."""
+
+    stop: bool = False
+    sameThread: bool = False
+    resume: bool = False
+    wipCommit: str = ""
+
+
+Outcome = Literal["done", "stopped", "superseded", "dead-lettered", "failed"]
+
+
+class ReplyFacts(_Facts):
+    """Everything a reply to a change may say, as the workflow knows it when it replies."""
+
+    outcome: Outcome
+    threadId: str
+    result: ResultFacts | None = None
+    failure: FailureFacts | None = None
+    interruption: InterruptionFacts | None = None
+
+
+class InlineImage(BaseModel):
+    """An image shown in the HTML part (``cid:{content_id}``), e.g. a screenshot of the changed page."""
+
+    model_config = ConfigDict(frozen=True)
+    content_id: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+class RenderedReply(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    text: str
+    html: str | None = None
+    images: tuple[InlineImage, ...] = ()
+
+
+# --- replies to a change -----------------------------------------------------------------------------------
+
+
+def render(facts: ReplyFacts) -> RenderedReply:
+    match facts.outcome:
+        case "done":
+            body = _done(facts.result or ResultFacts())
+            version = (facts.result or ResultFacts()).commit
+        case "stopped":
+            body = _stopped(facts.result or ResultFacts())
+            version = ""
+        case "superseded":
+            body = _superseded(facts.interruption or InterruptionFacts())
+            version = (facts.interruption or InterruptionFacts()).wipCommit
+        case "dead-lettered":
+            body = _dead_lettered()
+            version = ""
+        case "failed":
+            body = _failed(facts.failure or FailureFacts())
+            version = ""
+    return RenderedReply(text=_letter(body, _footer(facts.threadId, version)))
+
+
+def _done(result: ResultFacts) -> list[str]:
+    paragraphs = ["Your change is ready to look at.", _sentence(result.summary)]
+    if result.previewUrl:
+        paragraphs.append(f"See it here: {result.previewUrl}")
+    if result.filesChanged:
+        shown = result.filesChanged[:10]
+        more = len(result.filesChanged) - len(shown)
+        listed = CRLF.join(f"  - {name}" for name in shown) + (f"{CRLF}  and {more} more" if more > 0 else "")
+        paragraphs.append(f"Files changed:{CRLF}{listed}")
+    paragraphs.append(
+        "Nothing is live yet: this is a preview. To change something else, reply to this email; "
+        "to stop a change that is still running, reply STOP."
+    )
+    return paragraphs
+
+
+def _stopped(result: ResultFacts) -> list[str]:
+    return [_sentence(result.summary) or "Stopped.", "Nothing new was started. Reply to this email to continue."]
+
+
+def _superseded(interruption: InterruptionFacts) -> list[str]:
+    if interruption.stop:
+        what = "This request was stopped, as you asked."
+    elif interruption.sameThread:
+        what = "Your newer message in this conversation took over from this request and carries on from its work."
+    else:
+        what = (
+            "This request was set aside for your newer message in another conversation, and there was no room "
+            "to come back to it."
+        )
+    kept = (
+        "What it had done so far is saved, so nothing is lost."
+        if interruption.wipCommit
+        else "It had not changed anything yet."
+    )
+    return [what, kept, "Reply to this email to continue."]
+
+
+def _dead_lettered() -> list[str]:
+    return [
+        "We could not complete your change after several tries.",
+        "Nothing is lost: your message and any partial work are kept, and our team has been alerted to look at "
+        "it and run it again. You do not need to send it again.",
+    ]
+
+
+class FailureWords(BaseModel):
+    """How a named error is told: what happened, whether the worker's explanation is shown (only for errors
+    whose explanations are written for the owner), and what to do next."""
+
+    model_config = ConfigDict(frozen=True)
+    what: str
+    show_detail: bool = False
+    next: str = "Reply to this email to try again or to ask for something different."
+
+
+FAILURE_WORDS: dict[str, FailureWords] = {
+    InstructionError.__name__: FailureWords(
+        what="We could not tell from your message what to change.", show_detail=True
+    ),
+    NothingToChangeError.__name__: FailureWords(what="Your website did not need changing.", show_detail=True),
+    EditorFailedError.__name__: FailureWords(what="The editing tool stopped with a problem before it finished."),
+    BuildFailedError.__name__: FailureWords(
+        what="Your change was saved, but your website could not be rebuilt with it, so there is nothing new to "
+        "look at yet."
+    ),
+    RepositoryError.__name__: FailureWords(what="We could not open your website's files."),
+    ProjectConfigError.__name__: FailureWords(
+        what="Your website's setup with us is incomplete, so we could not work on it.",
+        show_detail=True,
+        next="Please ask whoever set up your website with us to check its settings, then reply to try again.",
+    ),
+    ThreadConflictError.__name__: FailureWords(
+        what="This email continues a conversation about another website, so we did not act on it.",
+        next="Please write a new email (not a reply) to the address of the website you want to change.",
+    ),
+}
+UNKNOWN_FAILURE = FailureWords(what="Something went wrong on our side while making your change.")
+
+
+def failure_words(error: str) -> FailureWords:
+    return FAILURE_WORDS.get(error, UNKNOWN_FAILURE)
+
+
+def _failed(failure: FailureFacts) -> list[str]:
+    words = failure_words(failure.Error)
+    paragraphs = ["Sorry, your change could not be made.", words.what]
+    detail = _sentence(failure.Cause) if words.show_detail else ""
+    if detail and not leaks(detail):
+        paragraphs.append(detail)
+    paragraphs.append(f"Nothing was published. {words.next}")
+    return paragraphs
+
+
+# --- what the worker says when a command is interrupted or stopped ---------------------------------------
+
+
+def interruption_text(*, stop: bool, same_thread: bool, saved: bool) -> str:
+    """One or two sentences on what happened to an interrupted command (shown in the STOP reply)."""
+    if stop:
+        text = "Stopped at your request."
+    elif same_thread:
+        text = "Your newer message in this conversation took over; it continues from this request's work."
+    else:
+        text = "Paused for your newer message in another conversation; this request resumes after it."
+    return text + (" What it had done so far is saved." if saved else " Nothing had been changed yet.")
+
+
+def stop_summary(instruction: str, interruption: str) -> str:
+    first = instruction.strip().splitlines()[0] if instruction.strip() else ""
+    if not first:
+        return interruption
+    return f'Stopped "{_bounded(first, 120)}". {interruption}'
+
+
+NOTHING_TO_STOP = "Nothing was running, so there was nothing to stop."
+
+
+# --- notices about mail we could not use ---------------------------------------------------------------------
+
+NoticeKind = Literal["refusal", "problem"]
+
+_ADVICE = {
+    "empty-instruction": "Please write what you would like changed above the quoted part and send it again.",
+    "instruction-too-long": "Please shorten it, or attach long text as a file and say what to do with it.",
+    "too-large": "Please send it again with fewer or smaller attachments.",
+    "too-many-attachments": "Please send fewer files, or spread them over several emails.",
+    "attachment-too-large": "Please send smaller files, or spread them over several emails.",
+    "malformed-mail": "Please send it again; plain text usually works best.",
+}
+
+
+def notice(kind: NoticeKind, error: RejectedMailError, project_address: str, sender: str) -> RenderedReply:
+    """What we answer mail we did not act on. Never the rejected mail's content."""
+    if kind == "refusal":
+        body = [
+            f"Thank you for your email to {project_address}. This address makes changes to a website only for the "
+            f"people its owner has allowed, and {sender} is not one of them, so nothing was done with your message.",
+            "If you should have access, please ask the website's owner to add your address.",
+            "This is an automatic reply. To keep your inbox quiet, you will get at most one of these a day.",
+        ]
+    else:
+        advice = _ADVICE.get(error.reason, "Please send it again.")
+        body = [
+            "We received your email but could not act on it:",
+            _explain(error),
+            f"Nothing on your website was changed. {advice}",
+        ]
+    return RenderedReply(text=_letter(body, ""))
+
+
+def _explain(error: RejectedMailError) -> str:
+    match error.reason:
+        case "empty-instruction":
+            return "We could not find any new text in it, only text quoted from earlier emails."
+        case "malformed-mail":
+            return "Your mail program sent it in a form we could not read."
+        case _:
+            detail = _bounded(_one_line(str(error)), 500)
+            return detail if detail and not leaks(detail) else "It was not in a form we can work with."
+
+
+# --- checking the words ---------------------------------------------------------------------------------------
+
+_LEAKS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a class name", re.compile(r"\b[A-Z][A-Za-z0-9]*(?:Error|Exception)\b")),
+    ("a stack trace", re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+")),
+    ("a full commit id", re.compile(r"\b[0-9a-f]{40}\b")),
+    ("a long hex id", re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{12,}\b")),
+    ("a UUID or SES id", re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)),
+    ("an AWS resource name", re.compile(r"\barn:aws[a-z-]*:")),
+    ("a branch or ref name", re.compile(r"\bthread-[2-9a-z]{8}\b|\brefs/")),
+    ("a raw log line", re.compile(r"^(?:fatal|error|warning): |npm ERR!|\[Errno \d+\]", re.M)),
+    ("a Python object", re.compile(r"<[A-Za-z_.]+ object at 0x")),
+)
+
+
+def leaks(text: str, *, footer_allowed: bool = True) -> list[str]:
+    """What in ``text`` a site owner must not be shown. The footer (after ``-- ``) may carry a short version id."""
+    body = text.split(f"{CRLF}-- {CRLF}", 1)[0] if footer_allowed else text
+    found = [name for name, pattern in _LEAKS if pattern.search(body)]
+    footer = text[len(body) :]
+    if footer and re.search(r"\b[0-9a-f]{10,}\b", footer):
+        found.append("a long id in the footer")
+    return found
+
+
+# --- shared shapes ----------------------------------------------------------------------------------------------
+
+
+def _letter(paragraphs: list[str], footer: str) -> str:
+    body = (CRLF * 2).join(CRLF.join(p.splitlines()) for p in paragraphs if p)
+    signature = f"{SIGNATURE}{footer}"
+    return f"Hello,{CRLF}{CRLF}{body}{CRLF}{CRLF}-- {CRLF}{signature}{CRLF}"
+
+
+def _footer(thread_id: str, commit: str) -> str:
+    parts = [f" · conversation {thread_id}"] if thread_id else []
+    if commit:
+        parts.append(f" · version {commit[:SHORT_COMMIT]}")
+    return "".join(parts)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _sentence(text: str) -> str:
+    """A worker's words, bounded and stripped of what must not reach a mail body (line by line)."""
+    kept = [line for line in text.strip().splitlines() if line.strip() and not leaks(line)]
+    return _bounded(CRLF.join(kept), 2000)
+
+
+def all_error_names() -> set[str]:
+    """Every error the product names (tests check that each one a reply can carry has words)."""
+
+    def walk(cls: type[WebOrdinaryError]) -> set[str]:
+        return {cls.__name__}.union(*(walk(sub) for sub in cls.__subclasses__()))
+
+    return walk(WebOrdinaryError)
