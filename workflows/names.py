@@ -227,6 +227,32 @@ MESSAGE_WORKFLOW = StateMachineSpec(
 )
 
 
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function the workflow invokes (``placeholder`` carries its ARN into the ASL)."""
+
+    construct_id: str
+    local_name: str
+    handler: str
+    placeholder: str
+    env_ses_domain: str
+    purpose: str = ""
+
+
+REPLY_FUNCTION = FunctionSpec(
+    construct_id="ReplyHandler",
+    local_name=f"{PREFIX}-reply",
+    handler="lambdas.reply.handler.handler",
+    placeholder="ReplyFunctionArn",
+    env_ses_domain="WEBORDINARY_SES_MESSAGE_ID_DOMAIN",
+    purpose="renders a reply in the owner's words (workflows.replies) and sends it in their mail thread",
+)
+
+
+def function_arn(spec: FunctionSpec, region: str, account: str) -> str:
+    return f"arn:aws:lambda:{region}:{account}:function:{spec.local_name}"
+
+
 def worker_id_for_task(task_arn: str) -> str:
     """A worker's id is its ECS task's id: the reaper can name the worker of a stopped task."""
     return "task-" + task_arn.rsplit("/", 1)[-1]
@@ -259,7 +285,7 @@ def message_workflow_substitutions(
     subnets: tuple[str, str],
     security_group: str,
     tuning: WorkflowTuning,
-    ses_message_id_domain: str,
+    reply_function_arn: str,
 ) -> dict[str, str]:
     """Build the ``${...}`` map for the message workflow. ``table_names`` maps TableSpec.placeholder -> name."""
     from workflows.stores import messages  # the messages table's key prefixes, spelled only there
@@ -276,9 +302,7 @@ def message_workflow_substitutions(
             "WorkerSubnet1": subnets[0],
             "WorkerSubnet2": subnets[1],
             "WorkerSecurityGroup": security_group,
-            # SES gives sent mail the Message-ID <{SES message id}@{this}>: email.amazonses.com in us-east-1,
-            # {region}.amazonses.com elsewhere.
-            "SesMessageIdDomain": ses_message_id_domain,
+            REPLY_FUNCTION.placeholder: reply_function_arn,
             "WarmPoolSize": str(tuning.warm_pool_size),
             "ClaimTimeoutSeconds": str(tuning.claim_timeout_seconds),
             "SpawnTimeoutSeconds": str(tuning.spawn_timeout_seconds),

@@ -298,7 +298,7 @@ _LEAKS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 def leaks(text: str, *, footer_allowed: bool = True) -> list[str]:
     """What in ``text`` a site owner must not be shown. The footer (after ``-- ``) may carry a short version id."""
-    body = text.split(f"{CRLF}-- {CRLF}", 1)[0] if footer_allowed else text
+    body = re.split(r"\r?\n-- \r?\n", text, maxsplit=1)[0] if footer_allowed else text
     found = [name for name, pattern in _LEAKS if pattern.search(body)]
     footer = text[len(body) :]
     if footer and re.search(r"\b[0-9a-f]{10,}\b", footer):

@@ -68,6 +68,18 @@ class InboundSettings(_EnvModel):
         }
 
 
+class ReplySettings(_EnvModel):
+    """The reply handler (``lambdas/reply``): renders a reply's words and sends it."""
+
+    # SES gives sent mail the Message-ID <{SES message id}@{this}>: email.amazonses.com in us-east-1,
+    # {region}.amazonses.com elsewhere. A reply's Message-ID is recorded so that answers to it find the thread.
+    ses_message_id_domain: str = "email.amazonses.com"
+
+    @classmethod
+    def env_map(cls) -> dict[str, str]:
+        return {"ses_message_id_domain": names.REPLY_FUNCTION.env_ses_domain}
+
+
 class WorkerSettings(_EnvModel):
     """The worker container. ``task_token`` plus ``claim_*`` are set by the workflow's ecs:runTask override;
     without them the worker joins the warm pool and waits for claim requests."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_cdk import CfnCondition, Fn, Stack, Token
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -44,6 +45,9 @@ _TRANSACT_ACTIONS = {
     "Delete": "deleteItem",
     "ConditionCheck": "conditionCheckItem",
 }
+
+
+_REPLY = names.REPLY_FUNCTION.placeholder
 
 
 class UnknownIntegrationError(ValueError):
@@ -102,7 +106,7 @@ def asl_integrations(definition: Mapping[str, Any]) -> list[Integration]:
                     )
             continue
         target = None
-        for key in ("TableName", "QueueUrl", "Cluster"):
+        for key in ("TableName", "QueueUrl", "Cluster", "FunctionName"):
             if key in parameters:
                 target = _placeholder(parameters[key])
         found.append(Integration(name, integration, target))
@@ -133,8 +137,9 @@ class Workflow(Construct):
         messaging: Messaging,
         network: Network,
         workers: Workers,
+        reply_function: lambda_.IFunction,
         tuning: names.WorkflowTuning,
-        sender_identity: str,
+        sender_identity_arn: str,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -149,7 +154,7 @@ class Workflow(Construct):
             subnets=(subnet_ids[0], subnet_ids[1]),
             security_group=network.worker_security_group.security_group_id,
             tuning=tuning,
-            ses_message_id_domain=ses_message_id_domain(self),
+            reply_function_arn=reply_function.function_arn,
         )
         # Under /aws/vendedlogs/ CloudWatch Logs authorises Step Functions with one wildcard resource-policy
         # statement instead of one per log group, which would hit the 5 KiB policy limit in a busy account.
@@ -169,7 +174,8 @@ class Workflow(Construct):
             tracing_enabled=True,
             comment="WebOrdinary: one execution per accepted inbound message (asl/message.asl.json)",
         )
-        self.sender_identity_arn = stack.format_arn(service="ses", resource="identity", resource_name=sender_identity)
+        self.sender_identity_arn = sender_identity_arn
+        self.reply_function = reply_function
         self.integrations = asl_integrations(json.loads(ASL_FILE.read_text()))
         for statement in self._statements(state, messaging, workers):
             self.state_machine.add_to_role_policy(statement)
@@ -206,6 +212,8 @@ class Workflow(Construct):
                 grant("ecs:RunTask", workers.task_definition.task_definition_arn)
             elif call.service == "sesv2" and call.operation == "sendEmail":
                 grant("ses:SendEmail", self.sender_identity_arn)
+            elif call.service == "lambda" and call.operation == "invoke" and call.target == _REPLY:
+                grant("lambda:InvokeFunction", self.reply_function.function_arn)
             else:
                 raise UnknownIntegrationError(
                     f"state {call.state!r} calls {call.integration} on {call.target!r}: "

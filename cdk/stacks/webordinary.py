@@ -19,10 +19,11 @@ from cdk.parts.network import Network
 from cdk.parts.observability import Observability
 from cdk.parts.previews import Previews
 from cdk.parts.reaper import Reaper
+from cdk.parts.replies import Replies
 from cdk.parts.state import State
 from cdk.parts.storage import Storage
 from cdk.parts.workers import Workers
-from cdk.parts.workflow import Workflow
+from cdk.parts.workflow import Workflow, ses_message_id_domain
 from workflows import names
 
 
@@ -59,6 +60,16 @@ class WebOrdinaryStack(Stack):
             warm_pool_size=config.warm_pool_size,
             log_retention=log_retention,
         )
+        kit = LambdaKit(self, "Lambdas", powertools_layer_version=config.powertools_layer_version)
+        sender_identity_arn = self.format_arn(service="ses", resource="identity", resource_name=config.sender_identity)
+        self.replies = Replies(
+            self,
+            "Replies",
+            kit=kit,
+            sender_identity_arn=sender_identity_arn,
+            ses_message_id_domain=ses_message_id_domain(self),
+            log_retention=log_retention,
+        )
         self.workflow = Workflow(
             self,
             "Workflow",
@@ -66,13 +77,13 @@ class WebOrdinaryStack(Stack):
             messaging=self.messaging,
             network=self.network,
             workers=self.workers,
+            reply_function=self.replies.function,
             tuning=config.tuning,
-            sender_identity=config.sender_identity,
+            sender_identity_arn=sender_identity_arn,
             log_retention=log_retention,
         )
         self.workers.grant_task_response(self.workflow.state_machine)
 
-        kit = LambdaKit(self, "Lambdas", powertools_layer_version=config.powertools_layer_version)
         self.intake = Intake(
             self,
             "Intake",

@@ -123,7 +123,9 @@ def test_cli_flow_against_a_running_stack(tmp_path: Path, running_stack: dict[st
     reply = outbox[0]
     assert {"to", "subject", "text", "messageId", "inReplyTo", "replyTo", "threadId"} <= set(reply)
     assert reply["threadId"] == thread and reply["inReplyTo"] == "<CAF1234-call-us@mail.example.com>"
-    preview = next(line.split(": ", 1)[1].strip() for line in reply["text"].splitlines() if line.startswith("Preview:"))
+    preview = next(
+        line.split(": ", 1)[1].strip() for line in reply["text"].splitlines() if line.startswith("See it here:")
+    )
     assert "Ring us" in requests.get(preview, timeout=10).text
 
     rejected_mail = tmp_path / "stranger.eml"

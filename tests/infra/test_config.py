@@ -13,6 +13,7 @@ from cdk.app import build_app
 from cdk.config import CONTEXT_KEYS, ConfigError, DeployConfig
 from cdk.stacks.webordinary import retention
 from tests.infra.conftest import REPO_ROOT, deploy_context, synth_or_explain
+from workflows import names
 
 pytestmark = pytest.mark.infra
 
@@ -77,8 +78,12 @@ def test_a_region_agnostic_synth_passes_nag_and_decides_the_ses_domain_at_deploy
     errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp(".*"))
     assert not errors, [f"{e.id}: {e.entry.data}" for e in errors]
     template = json.loads((tmp_path / "WebOrdinary.template.json").read_text())
-    (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    domain = machine["Properties"]["DefinitionSubstitutions"]["SesMessageIdDomain"]
+    (reply,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == names.REPLY_FUNCTION.handler
+    ]
+    domain = reply["Properties"]["Environment"]["Variables"][names.REPLY_FUNCTION.env_ses_domain]
     assert "Fn::If" in domain
     (condition,) = template["Conditions"].values()
     assert condition == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}

@@ -92,7 +92,10 @@ def test_the_state_machine_runs_the_asl_file_itself_with_every_placeholder_subst
     assert _ref_target(substitutions["WorkerClusterArn"]) == synthesized.logical_id(synthesized.stack.workers.cluster)
     assert substitutions["WorkerContainerName"] == names.WORKER_CONTAINER
     assert substitutions["WarmPoolSize"] == str(WARM_POOL_SIZE)
-    assert substitutions["SesMessageIdDomain"] == "email.amazonses.com"  # us-east-1
+    reply = synthesized.logical_id(synthesized.stack.replies.function)
+    assert substitutions[names.REPLY_FUNCTION.placeholder] == {"Fn::GetAtt": [reply, "Arn"]}
+    reply_env = synthesized.template["Resources"][reply]["Properties"]["Environment"]["Variables"]
+    assert reply_env[names.REPLY_FUNCTION.env_ses_domain] == "email.amazonses.com"  # us-east-1
     assert _ref_target(substitutions["WorkerSubnet1"]) != _ref_target(substitutions["WorkerSubnet2"])
 
 
@@ -148,6 +151,8 @@ def test_the_workflow_role_names_exactly_the_resources_the_asl_touches(synthesiz
             expected.add(("iam:PassRole", synthesized.logical_id(stack.workers.task_definition.execution_role)))
         elif service == "sesv2":
             expected.add(("ses:SendEmail", f"arn:aws:ses:us-east-1:123456789012:identity/{INBOUND_DOMAIN}"))
+        elif service == "lambda" and params["FunctionName"] == f"${{{names.REPLY_FUNCTION.placeholder}}}":
+            expected.add(("lambda:InvokeFunction", synthesized.logical_id(stack.replies.function)))
         else:
             raise AssertionError(f"the test does not know {integration}")
     # Tracing and log delivery (added by CDK) take Resource "*"; everything else is exactly the ASL's needs.

@@ -14,6 +14,7 @@ import requests
 
 from tests.conftest import FIXTURES
 from workflows import names, projects
+from workflows import replies as replies_words
 from workflows.aws import client
 from workflows.events import fold
 from workflows.local import operations
@@ -106,7 +107,8 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     assert reply["replyTo"] == f"bakery+{thread}@mail.webordinary.test"
     assert reply["subject"].startswith("Re: Phone wording on the site")
     assert reply["messageId"] == output["sent"]["replyMessageId"]
-    assert result["previewUrl"] in reply["text"] and head.hexsha in reply["text"]
+    assert result["previewUrl"] in reply["text"] and f"version {head.hexsha[:7]}" in reply["text"]
+    assert head.hexsha not in reply["text"] and branch not in reply["text"] and replies_words.leaks(reply["text"]) == []
     assert "\\r" not in reply["text"] and "\\n" not in reply["text"]  # real line breaks, not escapes
 
     # a follow-up to the reply (headers only, plus-address dropped) continues the same thread and branch.
@@ -250,5 +252,6 @@ def test_editor_finding_nothing_fails_visibly_with_a_plain_reply(info: StackInfo
     assert [e.type for e in events][-2:] == ["CommandFailed", "ReplySent"]
     assert events[-2].data["Error"] == "NothingToChangeError"
     reply = [r for r in operations.outbox(info) if r["threadId"] == outcome.threadId]
-    assert len(reply) == 1 and "could not be completed" in reply[0]["text"] and "Fax us" in reply[0]["text"]
+    assert len(reply) == 1 and "could not be made" in reply[0]["text"] and "Fax us" in reply[0]["text"]
+    assert "NothingToChangeError" not in reply[0]["text"] and replies_words.leaks(reply[0]["text"]) == []
     assert f"thread-{outcome.threadId}" not in [h.name for h in git.Repo(bare_path).heads]

@@ -26,7 +26,8 @@ PROBE = textwrap.dedent(
     logging.disable(logging.CRITICAL)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False); server.start()
     ep = f"http://127.0.0.1:{port}"
-    requests.post(ep + "/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
+    requests.post(ep + "/moto-api/config", json={"stepfunctions": {"execute_state_machine": True},
+                                                 "lambda": {"use_docker": False}}).raise_for_status()
     kw = dict(endpoint_url=ep, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
     sfn, ecs, ec2, sqs, ses = (boto3.client(n, **kw) for n in ("stepfunctions", "ecs", "ec2", "sqs", "sesv2"))
     role = "arn:aws:iam::123456789012:role/r"
@@ -99,6 +100,12 @@ PROBE = textwrap.dedent(
             sfn.send_task_failure(taskToken=body["t"], error="Again", cause="once more")
     out["entered_time"] = {"attempts": entered}
 
+    # P4: lambda:invoke without Docker echoes the payload: no code runs, and the function need not exist.
+    d = wait(run("lambda", {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "TimeoutSeconds": 30, "Parameters": {"FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:nobody",
+        "Payload": {"ping": 1}}, "End": True}}}))
+    out["lambda"] = {"status": d["status"], "output": json.loads(d.get("output") or "null")}
+
     # DynamoDB transactions deep-copy every table they touch, unlocked, while the threaded server writes.
     import inspect
     from moto.dynamodb.models import DynamoDBBackend
@@ -157,3 +164,9 @@ def test_state_entered_time_holds_across_a_retry_of_the_state(unpatched: dict) -
 def test_dynamodb_transactions_copy_whole_tables_without_a_lock(unpatched: dict) -> None:
     # The copy races the threaded server's other writes ("dictionary changed size during iteration", HTTP 500).
     assert unpatched["ddb_transaction"] == {"copies_tables": True, "locks": False}
+
+
+def test_p4_lambda_invoke_runs_no_code_without_docker(unpatched: dict) -> None:
+    # workflows/local/emulator_fixes.run_lambda_handlers_in_process runs our handlers instead.
+    assert unpatched["lambda"]["status"] == "SUCCEEDED"
+    assert unpatched["lambda"]["output"]["Payload"] == {"ping": 1}

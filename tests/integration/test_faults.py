@@ -219,7 +219,9 @@ def test_push_failing_twice_then_succeeding_is_retried_without_a_second_commit(i
     assert len(replies(info, outcome.threadId)) == 1
 
 
-def test_an_editor_that_fails_every_time_gets_a_plain_reply_with_its_log(info: StackInfo, tmp_path: Path) -> None:
+def test_an_editor_that_fails_every_time_gets_a_plain_reply_and_operators_its_log(
+    info: StackInfo, tmp_path: Path
+) -> None:
     repo = create_demo_repository(tmp_path)
     add_project(info, "broken", repo, editor="command:echo 'agent: cannot parse the page' >&2; exit 3")
     outcome = deliver(info, "broken@mail.webordinary.test", "Make the header blue")
@@ -229,7 +231,9 @@ def test_an_editor_that_fails_every_time_gets_a_plain_reply_with_its_log(info: S
     assert [e.type for e in evs][-2:] == ["CommandFailed", "ReplySent"]
     assert evs[-2].data["Error"] == "EditorFailedError"
     (reply,) = replies(info, outcome.threadId)
-    assert "exit status 3" in reply["text"] and "cannot parse the page" in reply["text"]
+    # The owner reads what happened in words; the raw output stays with the recorded failure, for operators.
+    assert "editing tool stopped with a problem" in reply["text"] and "cannot parse the page" not in reply["text"]
+    assert "exit status 3" in evs[-2].data["Cause"] and "cannot parse the page" in evs[-2].data["Cause"]
     assert f"thread-{outcome.threadId}" not in [h.name for h in git.Repo(repo).heads]
 
 
@@ -356,8 +360,8 @@ def test_stop_ends_the_running_command_keeps_its_work_and_starts_nothing(info: S
     wip = git.Repo(repo).commit(f"thread-{running.threadId}")
     assert wip.hexsha == detail["wipCommit"] and "WIP (interrupted)" in str(wip.message)
     assert b"working on" in (wip.tree / "src" / "notes.txt").data_stream.read()
-    texts = {r["text"].split("\n")[0] for r in replies(info, running.threadId)}
-    assert len(replies(info, running.threadId)) == 2 and any("Stopped" in t for t in texts)
+    texts = [r["text"] for r in replies(info, running.threadId)]
+    assert len(texts) == 2 and any("Stopped" in t for t in texts) and any("as you asked" in t for t in texts)
     print(f"STOP to outcome: {stopped_in:.1f} s")
 
 

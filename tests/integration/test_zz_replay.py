@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows import names, projects
+from workflows import names, projects, replies
 from workflows.aws import client
 from workflows.event_metrics import tally
 from workflows.events import StoredEvent, event_data, fold
@@ -106,3 +106,16 @@ def test_every_event_the_suite_recorded_parses_into_its_types_model(
     assert {"MessageReceived", "MessageRejected", "CommandDispatched", "CommandSucceeded", "CommandFailed",
             "ReplySent", "WorkerLost", "CommandRetried", "CommandInterrupted", "CommandDeadLettered",
             "CommandRedriven"} <= set(seen), seen  # fmt: skip
+
+
+def test_every_mail_the_suite_sent_is_plain_words(info: StackInfo, tmp_path: Path) -> None:
+    """Runs last on the shared stack: every reply and notice any test made it send, read as the owner reads it."""
+    _ensure_a_thread(info, tmp_path)
+    sent = operations.outbox(info)
+    assert sent
+    leaking = {
+        f"{mail['subject']} ({mail['threadId'] or 'notice'})": found
+        for mail in sent
+        if (found := replies.leaks(mail["text"]))
+    }
+    assert leaking == {}, leaking

@@ -224,7 +224,7 @@ def test_the_workflow_gets_the_prefixes_it_writes_from_the_module() -> None:
         subnets=("a", "b"),
         security_group="g",
         tuning=names.WorkflowTuning(),
-        ses_message_id_domain="email.amazonses.com",
+        reply_function_arn="arn:aws:lambda:us-east-1:123456789012:function:webordinary-reply",
     )
     definition = names.substitute(asl, subs)
     assert f"'{messages_module.message_id_key('')}{{}}'" in definition

@@ -8,6 +8,7 @@ deleted. See ../shared/research/moto-matrix.md for the evidence behind each.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -206,6 +207,35 @@ def serialise_dynamodb_writes() -> None:
         setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
 
 
+LAMBDA_HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {}  # function name -> handler; the stack fills it
+
+
+def run_lambda_handlers_in_process() -> None:
+    """P4. Without Docker, moto runs no Lambda code: with ``{"lambda": {"use_docker": false}}`` its simple
+    backend answers ``lambda:invoke`` by echoing the payload. Run our Python handlers instead, by function name,
+    on moto's request thread (the server is threaded, so a handler can call back into moto). A handler's
+    exception becomes an unhandled function error, which Step Functions sees as ``errorType`` (Retry/Catch
+    work as on AWS). Names not in ``LAMBDA_HANDLERS`` keep moto's behaviour."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    original = LambdaSimpleBackend.invoke
+
+    def invoke(self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any) -> bytes:
+        name = function_name.split(":function:")[-1].split(":")[0]
+        handler = LAMBDA_HANDLERS.get(name)
+        if handler is None:
+            echoed = original(self, function_name, qualifier, body, headers, response_headers)
+            return echoed.encode() if isinstance(echoed, str) else bytes(echoed or b"")
+        try:
+            event = json.loads(body or "{}")
+            return json.dumps(handler(event)).encode()
+        except Exception as exc:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+
 def _modules_importing(source: Any, name: str) -> list[Any]:
     """Modules that did ``from source import name`` and so hold their own reference to it."""
     import sys
@@ -225,4 +255,5 @@ def apply_in_process_fixes(ses_message_id_domain: str) -> None:
     reuse_task_clients()
     fix_state_entered_time_format()
     serialise_dynamodb_writes()
+    run_lambda_handlers_in_process()
     _applied = True

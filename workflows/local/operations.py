@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -105,7 +106,7 @@ def deliver_email(info: StackInfo, raw: bytes, ses_id: str | None = None) -> Int
     from workflows.aws import client
 
     info.apply()
-    _capture_handler_logs(info)
+    capture_handler_logs("webordinary-inbound", Path(info.stateDir) / "logs" / "inbound.log")
     ses_id = ses_id or ses_message_id_for(raw)
     client("s3").put_object(
         Bucket=names.MAIL_BUCKET.local_name,
@@ -113,15 +114,14 @@ def deliver_email(info: StackInfo, raw: bytes, ses_id: str | None = None) -> Int
         Body=raw,
         ContentType="message/rfc822",
     )
-    from pathlib import Path
 
     # Lambda sends a function's stdout (Powertools' EMF metrics) to CloudWatch; here, to the stack's logs.
-    with _HandlerStdout.capture(Path(info.stateDir) / "logs" / "inbound.log"):
+    with HandlerStdout.capture(Path(info.stateDir) / "logs" / "inbound.log"):
         result = handler(ses_event(raw, ses_id, info.inboundDomain), LocalLambdaContext(aws_request_id=ses_id))
     return IntakeOutcome.model_validate(result["outcomes"][0])
 
 
-class _HandlerStdout:
+class HandlerStdout:
     """A stand-in for ``sys.stdout`` that sends what a handler prints, on the thread running it, to a log file,
     and everything else to the real stdout. Unlike contextlib.redirect_stdout it is safe when several threads
     run handlers at once (the benchmark and the concurrency tests do)."""
@@ -158,15 +158,13 @@ class _HandlerStdout:
                 cls._local.file = None
 
 
-def _capture_handler_logs(info: StackInfo) -> None:
-    """On AWS the handler's structured logs go to CloudWatch; here, to {state dir}/logs/inbound.log, so they
+def capture_handler_logs(service: str, path: Path) -> None:
+    """On AWS a handler's structured logs go to CloudWatch; here, to a file in {state dir}/logs/, so they
     never mix with a command's own output."""
     import logging
-    from pathlib import Path
 
-    path = Path(info.stateDir) / "logs" / "inbound.log"
     path.parent.mkdir(parents=True, exist_ok=True)
-    for handler in logging.getLogger("webordinary-inbound").handlers:
+    for handler in logging.getLogger(service).handlers:
         if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "name", None) != str(path):
             handler.setStream(path.open("a", encoding="utf-8"))
 

@@ -78,6 +78,10 @@ class StackInfo(BaseModel):
         )
         return env
 
+    def reply_env(self) -> dict[str, str]:
+        """The reply Lambda's environment (CDK sets the same variables)."""
+        return self.client_env() | {names.REPLY_FUNCTION.env_ses_domain: SES_MESSAGE_ID_DOMAIN}
+
     def worker_env(self, idle_seconds: float, heartbeat_seconds: float) -> dict[str, str]:
         """The worker task definition's environment (CDK sets the same variables)."""
         env = _table_env()
@@ -179,15 +183,42 @@ class EmbeddedStack:
         self._server.start()
         endpoint = f"http://127.0.0.1:{port}"
         requests.post(
-            f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+            f"{endpoint}/moto-api/config",
+            # Lambda without Docker: the simple backend, whose invoke emulator_fixes points at our handlers.
+            json={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}},
+            timeout=10,
         ).raise_for_status()
         emulator_fixes.apply_in_process_fixes(SES_MESSAGE_ID_DOMAIN)
         emulator_fixes.freeze_ecs_task_status(endpoint)
         self.info = self._provision(endpoint, port)
+        self._serve_lambdas(self.info)
         (self.state_dir / STACK_FILE).write_text(self.info.model_dump_json(indent=2))
         self._runner = threading.Thread(target=self._run_ecs, name="local-ecs", daemon=True)
         self._runner.start()
         return self.info
+
+    def _serve_lambdas(self, info: StackInfo) -> None:
+        """The functions the workflow invokes run in this process, on moto's request threads, with the
+        environment CDK gives them (the same values for every invocation, so setting them is idempotent)."""
+        from lambdas.reply.handler import handler as reply_handler
+        from workflows.aws import reset_clients
+        from workflows.local.operations import HandlerStdout, LocalLambdaContext, capture_handler_logs
+
+        os.environ.update(info.reply_env())
+        reset_clients()
+        log_path = Path(info.stateDir) / "logs" / "reply.log"
+        capture_handler_logs("webordinary-reply", log_path)
+
+        def reply(event: dict[str, Any]) -> Any:
+            context = LocalLambdaContext(
+                function_name=names.REPLY_FUNCTION.local_name,
+                invoked_function_arn=names.function_arn(names.REPLY_FUNCTION, REGION, ACCOUNT),
+                log_group_name=f"/aws/lambda/{names.REPLY_FUNCTION.local_name}",
+            )
+            with HandlerStdout.capture(log_path):
+                return reply_handler(event, context)
+
+        emulator_fixes.LAMBDA_HANDLERS[names.REPLY_FUNCTION.local_name] = reply
 
     def stop(self) -> None:
         self._stop.set()
@@ -316,7 +347,7 @@ class EmbeddedStack:
             subnets=(subnets[0], subnets[1]),
             security_group=security_group,
             tuning=self.tuning,
-            ses_message_id_domain=SES_MESSAGE_ID_DOMAIN,
+            reply_function_arn=names.function_arn(names.REPLY_FUNCTION, REGION, ACCOUNT),
         )
         definition = names.substitute((names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file).read_text(), substitutions)
         sfn.create_state_machine(
