@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from workflows import replies
+
 ATTACHMENT_PREFIX = "attachments/"
 MAX_FILENAME_CHARS = 100
 
@@ -207,8 +209,4 @@ def unique_names(names: list[str]) -> list[str]:
 
 
 def describe_limits(limits: AttachmentLimits) -> str:
-    mb = 1024 * 1024
-    return (
-        f"at most {limits.max_count} attachments, each at most {limits.max_bytes // mb} MB "
-        f"and {limits.max_total_bytes // mb} MB together"
-    )
+    return replies.attachment_limits(limits.max_count, limits.max_bytes, limits.max_total_bytes)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,6 +46,11 @@ from workflows.stores.projects import DynamoProjects, ProjectsStore
 from workflows.stores.threads import DynamoThreads, ThreadsStore, project_of
 
 if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_sesv2 import SESV2Client
+    from types_boto3_stepfunctions import SFNClient
+
     from workflows.attachments import AttachmentLimits
     from workflows.mail import MailHeaders, ParsedMail
 
@@ -96,27 +101,27 @@ class SesEvent(_Loose):
 
 @dataclass(frozen=True)
 class IntakeDeps:
-    s3: Any
-    stepfunctions: Any
+    s3: S3Client
+    stepfunctions: SFNClient
     settings: InboundSettings
     messages: MessagesStore
     threads: ThreadsStore
     projects: ProjectsStore
     events: EventStore
     # The SESv2 client, created only when a notice is sent (most invocations never need it).
-    sesv2: Callable[[], Any] | None = None
+    sesv2: Callable[[], SESV2Client] | None = None
     limits: AttachmentLimits | None = None
 
     @classmethod
     def on_dynamodb(
         cls,
         *,
-        s3: Any,
-        dynamodb: Any,
-        stepfunctions: Any,
+        s3: S3Client,
+        dynamodb: DynamoDBClient,
+        stepfunctions: SFNClient,
         settings: InboundSettings,
         tables: Tables,
-        sesv2: Callable[[], Any] | None = None,
+        sesv2: Callable[[], SESV2Client] | None = None,
         limits: AttachmentLimits | None = None,
     ) -> IntakeDeps:
         """The stores on their DynamoDB tables (the Lambda, the embedded stack)."""
@@ -333,11 +338,7 @@ def _accept(deps: IntakeDeps, record: SesRecord, context: _Context) -> tuple[Exe
         raise SenderNotAllowedError(f"{headers.sender} may not send instructions to {project_id}", project_id)
     context.allowed = True
     if not complete:
-        raise TooLargeError(
-            f"The email is {context.raw_size / 1024 / 1024:.1f} MB; emails (with their attachments) may be at "
-            f"most {mail.MAX_RAW_BYTES // 1024 // 1024} MB.",
-            project_id,
-        )
+        raise TooLargeError(replies.mail_too_large(context.raw_size, mail.MAX_RAW_BYTES), project_id)
 
     parsed = _parse(deps, raw, domain, project_id)
     instruction = mail.extract_instruction(parsed.text)
@@ -348,8 +349,7 @@ def _accept(deps: IntakeDeps, record: SesRecord, context: _Context) -> tuple[Exe
         raise EmptyInstructionError("no new text above the quoted part", project_id)
     if len(instruction) > mail.MAX_INSTRUCTION_CHARS:
         raise InstructionTooLongError(
-            f"The instruction is {len(instruction):,} characters long; the limit is {mail.MAX_INSTRUCTION_CHARS:,}.",
-            project_id,
+            replies.instruction_too_long(len(instruction), mail.MAX_INSTRUCTION_CHARS), project_id
         )
 
     ses_id = context.ses_id

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from workflows import attachments as att
+from workflows import replies
 from workflows.attachments import Attachment, AttachmentLimits
 from workflows.errors import (
     AttachmentTooLargeError,
@@ -484,9 +485,7 @@ class _Walker:
 
 def _attachments(parts: list[Message], limits: AttachmentLimits) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
     if len(parts) > limits.max_count:
-        raise TooManyAttachmentsError(
-            f"The message has {len(parts)} attachments; the limit is {att.describe_limits(limits)}."
-        )
+        raise TooManyAttachmentsError(replies.too_many_attachments(len(parts), att.describe_limits(limits)))
     decoded: list[tuple[Message, bytes]] = []
     total = 0
     for part in parts:
@@ -500,15 +499,11 @@ def _attachments(parts: list[Message], limits: AttachmentLimits) -> tuple[tuple[
             data = _payload(part)
         if len(data) > limits.max_bytes:
             name = one_line(_filename(part), 100) or "an attachment"
-            raise AttachmentTooLargeError(
-                f"{name} is {len(data) / 1024 / 1024:.1f} MB; the limit is {att.describe_limits(limits)}."
-            )
+            raise AttachmentTooLargeError(replies.attachment_too_large(name, len(data), att.describe_limits(limits)))
         total += len(data)
         decoded.append((part, data))
     if total > limits.max_total_bytes:
-        raise AttachmentTooLargeError(
-            f"The attachments add up to {total / 1024 / 1024:.1f} MB; the limit is {att.describe_limits(limits)}."
-        )
+        raise AttachmentTooLargeError(replies.attachments_too_large(total, att.describe_limits(limits)))
     kept: list[tuple[str, str, att.Kind, bytes]] = []
     skipped: list[str] = []
     for index, (part, data) in enumerate(decoded, start=1):

@@ -204,10 +204,6 @@ def work_queue_name(project_id: str, user_id: str) -> str:
     return name
 
 
-def owner_key(project_id: str, user_id: str) -> str:
-    return f"{project_id}#{user_id}"
-
-
 # --- Step Functions, ECS ----------------------------------------------------------------------------------
 
 

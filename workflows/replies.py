@@ -188,7 +188,6 @@ FAILURE_WORDS: dict[str, FailureWords] = {
     RepositoryError.__name__: FailureWords(what="We could not open your website's files."),
     ProjectConfigError.__name__: FailureWords(
         what="Your website's setup with us is incomplete, so we could not work on it.",
-        show_detail=True,
         next="Please ask whoever set up your website with us to check its settings, then reply to try again.",
     ),
     ThreadConflictError.__name__: FailureWords(
@@ -237,6 +236,57 @@ def stop_summary(instruction: str, interruption: str) -> str:
 NOTHING_TO_STOP = "Nothing was running, so there was nothing to stop."
 
 
+# --- what the editors and the job say (summaries and explanations the owner reads) ------------------------
+
+REPLACE_FORM = (
+    'I could not find anything to replace in your message. Please write it like: replace "old text" with '
+    '"new text" (several are fine, e.g. replace "a" with "b" and "c" with "d").'
+)
+ALREADY_SAYS = "The site already says that, so nothing was changed."
+NO_FILE_CHANGED = "The edit did not change any file, so there was nothing to save."
+ALREADY_SAVED = "This change was already saved by an earlier attempt; it is published now."
+
+
+def empty_replacement(new: str) -> str:
+    return f'The text to replace is empty (before "{new}"). {REPLACE_FORM}'
+
+
+def not_found_anywhere(missing: list[str]) -> str:
+    return (
+        f"I could not find {quote_list(missing)} anywhere in the site, so nothing was changed. "
+        "The match is exact, including capital letters."
+    )
+
+
+def replaced(old: str, new: str, counts_by_file: dict[str, int]) -> str:
+    return f'Replaced "{old}" with "{new}" ({places(sum(counts_by_file.values()))} in {where(sorted(counts_by_file))}).'
+
+
+def left_alone(missing: list[str]) -> str:
+    return f"Could not find {quote_list(missing)}, so that was left alone."
+
+
+def ran(command: str) -> str:
+    return f"Ran {command}."
+
+
+def places(count: int) -> str:
+    return "1 place" if count == 1 else f"{count} places"
+
+
+def where(files: list[str]) -> str:
+    if len(files) == 1:
+        return files[0]
+    shown = ", ".join(files[:3])
+    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+    return f"{len(files)} files: {shown}{more}"
+
+
+def quote_list(texts: list[str]) -> str:
+    quoted = [f'"{text}"' for text in texts]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
 # --- notices about mail we could not use ---------------------------------------------------------------------
 
 NoticeKind = Literal["refusal", "problem"]
@@ -268,6 +318,33 @@ def notice(kind: NoticeKind, error: RejectedMailError, project_address: str, sen
             f"Nothing on your website was changed. {advice}",
         ]
     return RenderedReply(text=_letter(body, ""))
+
+
+MB = 1024 * 1024
+
+
+def mail_too_large(size: int, limit: int) -> str:
+    return f"The email is {size / MB:.1f} MB; emails (with their attachments) may be at most {limit // MB} MB."
+
+
+def instruction_too_long(length: int, limit: int) -> str:
+    return f"The instruction is {length:,} characters long; the limit is {limit:,}."
+
+
+def attachment_limits(count: int, each: int, total: int) -> str:
+    return f"at most {count} attachments, each at most {each // MB} MB and {total // MB} MB together"
+
+
+def too_many_attachments(count: int, limits: str) -> str:
+    return f"The message has {count} attachments; the limit is {limits}."
+
+
+def attachment_too_large(name: str, size: int, limits: str) -> str:
+    return f"{name} is {size / MB:.1f} MB; the limit is {limits}."
+
+
+def attachments_too_large(total: int, limits: str) -> str:
+    return f"The attachments add up to {total / MB:.1f} MB; the limit is {limits}."
 
 
 def _explain(error: RejectedMailError) -> str:

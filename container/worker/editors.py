@@ -23,6 +23,7 @@ from typing import IO, Protocol
 import git
 
 from container.worker.cancel import Cancellation
+from workflows import replies
 from workflows.errors import (
     EditorFailedError,
     InstructionError,
@@ -81,11 +82,6 @@ _PAIR_RE = re.compile(
 # What may sit between two pairs for the second to count without repeating the verb.
 _SEPARATOR_RE = re.compile(r"[\s,;&]*(?:(?:and|also|then)\b[\s,;&]*)*", re.IGNORECASE)
 
-ACCEPTED_FORM = (
-    'I could not find anything to replace in your message. Please write it like: replace "old text" with '
-    '"new text" (several are fine, e.g. replace "a" with "b" and "c" with "d").'
-)
-
 
 def _group(match: re.Match[str], name: str) -> str:
     double = match.group(f"{name}_d")
@@ -107,11 +103,11 @@ def parse_replacements(instruction: str) -> list[tuple[str, str]]:
         previous_end = match.end()
         old, new = _group(match, "old"), _group(match, "new")
         if not old:
-            raise InstructionError(f'The text to replace is empty (before "{new}"). {ACCEPTED_FORM}')
+            raise InstructionError(replies.empty_replacement(new))
         if (old, new) not in pairs:
             pairs.append((old, new))
     if not pairs:
-        raise InstructionError(ACCEPTED_FORM)
+        raise InstructionError(replies.REPLACE_FORM)
     return pairs
 
 
@@ -156,23 +152,6 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-def _places(count: int) -> str:
-    return "1 place" if count == 1 else f"{count} places"
-
-
-def _where(files: list[str]) -> str:
-    if len(files) == 1:
-        return files[0]
-    shown = ", ".join(files[:3])
-    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
-    return f"{len(files)} files: {shown}{more}"
-
-
-def _quote_list(texts: list[str]) -> str:
-    quoted = [f'"{text}"' for text in texts]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
-
-
 class ReplaceEditor:
     """Literal, case-sensitive replacement of every occurrence in every tracked text file."""
 
@@ -208,21 +187,16 @@ class ReplaceEditor:
     ) -> str:
         missing = [old for (old, new) in pairs if not counts[(old, new)]]
         if len(missing) == len(pairs):
-            raise NothingToChangeError(
-                f"I could not find {_quote_list(missing)} anywhere in the site, so nothing "
-                "was changed. The match is exact, including capital letters."
-            )
+            raise NothingToChangeError(replies.not_found_anywhere(missing))
         if not changed_any:
-            raise NothingToChangeError("The site already says that, so nothing was changed.")
+            raise NothingToChangeError(replies.ALREADY_SAYS)
         lines = []
         for old, new in pairs:
             where = counts[(old, new)]
             if where:
-                lines.append(
-                    f'Replaced "{old}" with "{new}" ({_places(sum(where.values()))} in {_where(sorted(where))}).'
-                )
+                lines.append(replies.replaced(old, new, where))
         if missing:
-            lines.append(f"Could not find {_quote_list(missing)}, so that was left alone.")
+            lines.append(replies.left_alone(missing))
         return " ".join(lines)
 
 
@@ -411,7 +385,7 @@ class CommandEditor:
         for line in reversed(stdout_lines):
             if line.strip():
                 return line.strip()[:_SUMMARY_LIMIT]
-        return f"Ran {self.command}."[:_SUMMARY_LIMIT]
+        return replies.ran(self.command)[:_SUMMARY_LIMIT]
 
 
 def editor_for(spec: str, timeout: float = 900) -> Editor:

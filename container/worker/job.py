@@ -13,6 +13,7 @@ from container.worker.cancel import Cancellation, CommandCancelledError, Interru
 from container.worker.editors import editor_for
 from container.worker.preview import PreviewPublisher
 from container.worker.workspace import INTERRUPTED_TRAILER, Workspace
+from workflows import replies
 from workflows.errors import (
     NothingToChangeError,
     ProjectConfigError,
@@ -168,7 +169,7 @@ def run_command(
         earlier = workspace.head_commit_for(command.messageId)
         if earlier is not None:
             sha, files = earlier
-            summary = f"The change was already saved by an earlier attempt (commit {sha[:8]}); published it now."
+            summary = replies.ALREADY_SAVED
         else:
             with clock.lap("edit"):
                 outcome = editor.run(workspace.path, instruction, exclude, cancel=cancel)

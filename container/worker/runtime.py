@@ -39,10 +39,10 @@ from workflows.errors import (
 )
 from workflows.models import ClaimRequest, Command, CommandResult, NormalisedMessage, Project, WorkerReady, WorkItem
 from workflows.settings import Tables, WorkerSettings
+from workflows.stores.ownership import DynamoOwnership, owner_key
 from workflows.stores.projects import DynamoProjects
 
 log = logging.getLogger("webordinary.worker")
-LEASE_SECONDS = 900
 _TOKEN_GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 _QUEUE_EXISTS = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
 _REMEMBERED_MESSAGES = 1000
@@ -80,6 +80,7 @@ class Worker:
         self.sfn = client("stepfunctions")
         self.sqs = client("sqs")
         self.ddb = client("dynamodb")
+        self.ownership = DynamoOwnership(self.ddb, tables.ownership)
         self.s3 = client("s3")
         self._lock = threading.Lock()
         self._taken: deque[str] = deque(maxlen=_REMEMBERED_MESSAGES)  # SQS ids of the commands received lately
@@ -121,68 +122,18 @@ class Worker:
     def claim(self, project_id: str, user_id: str) -> WorkerReady:
         """Own the pair, unless a live owner already does: then answer with that owner's queue."""
         queue_url = self._queue_url(project_id, user_id)
-        key = names.owner_key(project_id, user_id)
-        now = int(time.time())
-        try:
-            self.ddb.put_item(
-                TableName=self.tables.ownership,
-                Item={
-                    "ownerKey": {"S": key},
-                    "projectId": {"S": project_id},
-                    "userId": {"S": user_id},
-                    "workerId": {"S": self.worker_id},
-                    "queueUrl": {"S": queue_url},
-                    "claimedAt": {"N": str(now)},
-                    "expiresAt": {"N": str(now + LEASE_SECONDS)},
-                },
-                ConditionExpression="attribute_not_exists(ownerKey) OR workerId = :me OR expiresAt < :now",
-                ExpressionAttributeValues={":me": {"S": self.worker_id}, ":now": {"N": str(now)}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            owner = self.ddb.get_item(
-                TableName=self.tables.ownership, Key={"ownerKey": {"S": key}}, ConsistentRead=True
-            )
-            item = owner.get("Item", {})
-            return WorkerReady(
-                workerId=item.get("workerId", {}).get("S", ""),
-                queueUrl=item.get("queueUrl", {}).get("S", queue_url),
-                claimed=False,
-            )
+        owner = self.ownership.claim(project_id, user_id, self.worker_id, queue_url)
+        if owner is not None:
+            return WorkerReady(workerId=owner.workerId, queueUrl=owner.queueUrl or queue_url, claimed=False)
         return WorkerReady(workerId=self.worker_id, queueUrl=queue_url, claimed=True)
 
     def renew(self, project_id: str, user_id: str) -> bool:
-        try:
-            self.ddb.update_item(
-                TableName=self.tables.ownership,
-                Key={"ownerKey": {"S": names.owner_key(project_id, user_id)}},
-                UpdateExpression="SET expiresAt = :exp",
-                ConditionExpression="workerId = :me",
-                ExpressionAttributeValues={
-                    ":me": {"S": self.worker_id},
-                    ":exp": {"N": str(int(time.time()) + LEASE_SECONDS)},
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self.ownership.renew(project_id, user_id, self.worker_id)
 
     def release(self, project_id: str, user_id: str) -> None:
         """Give the pair up (only if we still own it), then fail anything that slipped into the queue
         meanwhile so its execution claims again instead of waiting for a heartbeat timeout."""
-        try:
-            self.ddb.delete_item(
-                TableName=self.tables.ownership,
-                Key={"ownerKey": {"S": names.owner_key(project_id, user_id)}},
-                ConditionExpression="workerId = :me",
-                ExpressionAttributeValues={":me": {"S": self.worker_id}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        self.ownership.release(owner_key(project_id, user_id), self.worker_id)
         queue_url = self._queue_url(project_id, user_id)
         for message in self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
             "Messages", []
@@ -261,31 +212,15 @@ class Worker:
     def _holding(self, command: Command, token: str | None) -> None:
         """Note on the ownership row which command this worker runs, so if its task dies the reaper can fail
         that command at once (workflows/reaper.py). Best effort: the heartbeat timeout is the backstop."""
-        key = {"ownerKey": {"S": names.owner_key(command.projectId, command.userId)}}
         try:
             if token is None:
-                self.ddb.update_item(
-                    TableName=self.tables.ownership,
-                    Key=key,
-                    UpdateExpression="REMOVE currentToken, currentExecution",
-                    ConditionExpression="workerId = :me",
-                    ExpressionAttributeValues={":me": {"S": self.worker_id}},
-                )
+                self.ownership.clear_running(command.projectId, command.userId, self.worker_id)
             else:
-                self.ddb.update_item(
-                    TableName=self.tables.ownership,
-                    Key=key,
-                    UpdateExpression="SET currentToken = :t, currentExecution = :e",
-                    ConditionExpression="workerId = :me",
-                    ExpressionAttributeValues={
-                        ":me": {"S": self.worker_id},
-                        ":t": {"S": token},
-                        ":e": {"S": command.executionName},
-                    },
+                self.ownership.note_running(
+                    command.projectId, command.userId, self.worker_id, token, command.executionName
                 )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                log.exception("could not note the running command on the ownership row")
+        except ClientError:
+            log.exception("could not note the running command on the ownership row")
 
     def _take(self, message: dict[str, Any], queue_url: str) -> WorkItem | None:
         # The workflow owns retries (its heartbeat timeout notices a lost worker), so the queue message is

@@ -28,6 +28,7 @@ from pathlib import Path
 import git
 
 from container.worker.editors import is_excluded, normalise_excluded
+from workflows import replies
 from workflows.errors import NothingToChangeError, PushFailedError, RepositoryError
 from workflows.models import PROJECT_ID_RE, USER_ID_RE, KeptAside, LeftoverKind
 
@@ -332,7 +333,7 @@ class Workspace:
                 repo.git.rm("--cached", "-r", "-q", "--ignore-unmatch", "--", *_literal(prefixes))
             staged = self._staged(repo)
         if not staged:
-            raise NothingToChangeError("The edit did not change any file, so there was nothing to save.")
+            raise NothingToChangeError(replies.NO_FILE_CHANGED)
         # Through a file: an instruction can exceed the argument size limit, and --cleanup=whitespace keeps
         # lines starting with "#" (markdown headings) that the default cleanup would drop.
         message_file = Path(repo.git_dir) / "WEBORDINARY_COMMIT_MSG"

@@ -10,6 +10,7 @@ from lambdas.observability import powertools
 from workflows.aws import client
 from workflows.reaper import reap_stopped_task
 from workflows.settings import Tables
+from workflows.stores.ownership import DynamoOwnership
 
 logger, tracer, metrics = powertools("webordinary-reaper")
 
@@ -24,9 +25,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if detail.get("lastStatus") != "STOPPED" or not task_arn:
         return {"released": []}
     released = reap_stopped_task(
-        client("dynamodb"),
+        DynamoOwnership(client("dynamodb"), Tables.from_env().ownership),
         client("stepfunctions"),
-        Tables.from_env().ownership,
         task_arn,
         reason=str(detail.get("stoppedReason", "")),
     )

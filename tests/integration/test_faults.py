@@ -22,6 +22,7 @@ from workflows.local import operations
 from workflows.local.agents import APPEND_LINE, SLOW_EDIT
 from workflows.local.demo import create_demo_repository
 from workflows.local.stack import EmbeddedStack, StackInfo
+from workflows.stores.ownership import DynamoOwnership
 
 pytestmark = pytest.mark.integration
 OWNER = "owner@example.com"
@@ -74,15 +75,9 @@ def replies(info: StackInfo, thread: str) -> list[dict[str, Any]]:
 def owner_process(stack: EmbeddedStack, project: str, user: str) -> Any:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        item = (
-            client("dynamodb")
-            .get_item(
-                TableName=names.OWNERSHIP_TABLE.local_name, Key={"ownerKey": {"S": names.owner_key(project, user)}}
-            )
-            .get("Item")
-        )
-        if item:
-            worker_id = item["workerId"]["S"]
+        row = DynamoOwnership(client("dynamodb"), names.OWNERSHIP_TABLE.local_name).get(project, user)
+        if row:
+            worker_id = row.workerId
             for worker in stack.workers.values():
                 if worker_id == names.worker_id_for_task(worker.task_arn):
                     return worker.process

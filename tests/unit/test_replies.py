@@ -163,3 +163,31 @@ def test_an_interrupted_request_says_whether_its_work_is_kept() -> None:
 )
 def test_leaks_finds_what_must_not_be_shown(text: str, found: list[str]) -> None:
     assert replies.leaks(text) == found
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        replies.REPLACE_FORM,
+        replies.ALREADY_SAYS,
+        replies.NO_FILE_CHANGED,
+        replies.ALREADY_SAVED,
+        replies.NOTHING_TO_STOP,
+        replies.empty_replacement("Ring us"),
+        replies.not_found_anywhere(["Call us", "Fax us"]),
+        replies.replaced("Call us", "Ring us", {"a.html": 1, "b.html": 2, "c.html": 1, "d.html": 1}),
+        replies.left_alone(["Fax us"]),
+        replies.ran("python3 tools/edit.py"),
+        replies.stop_summary(
+            "make the header blue\nthanks", replies.interruption_text(stop=True, same_thread=True, saved=True)
+        ),
+    ],
+)
+def test_what_the_worker_says_is_plain_words_too(words: str) -> None:
+    assert replies.leaks(words) == [] and words.strip() == words and words.endswith((".", ")"))
+
+
+def test_the_replace_editor_words_read_naturally() -> None:
+    assert replies.replaced("a", "b", {"x.html": 1}) == 'Replaced "a" with "b" (1 place in x.html).'
+    assert replies.where(["1", "2", "3", "4", "5"]) == "5 files: 1, 2, 3 and 2 more"
+    assert replies.quote_list(["a", "b", "c"]) == '"a", "b" or "c"'

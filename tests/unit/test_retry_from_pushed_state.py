@@ -33,6 +33,7 @@ from tests.gitrepos import (
     seed_origin,
     wip_refs,
 )
+from workflows import replies
 from workflows.errors import PushFailedError
 from workflows.local.agents import APPEND_LINE
 from workflows.models import Command, CommandResult, NormalisedMessage, Project
@@ -276,7 +277,7 @@ def test_a_retry_after_the_commit_publishes_that_commit_without_editing_again(
     outcome = run(project, root, "m-1")
 
     assert outcome.kind == "changed" and outcome.commit == own
-    assert outcome.summary.startswith("The change was already saved by an earlier attempt")
+    assert outcome.summary == replies.ALREADY_SAVED
     assert outcome.filesChanged == ["index.html"]
     assert bare_git(origin, "rev-parse", f"refs/heads/{BRANCH}") == own
     assert pushed(origin).count(LINE) == 1

@@ -3,6 +3,7 @@ is unit-tested over a fake behaves the same on the real table."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -19,6 +20,15 @@ from workflows.models import ExecutionInput, IntakeOutcome, ReplyEnvelope
 from workflows.projects import make_project
 from workflows.stores import messages as messages_module
 from workflows.stores.messages import Decision, DynamoMessages, InMemoryMessages, MessagesStore, ThreadLink
+from workflows.stores.ownership import (
+    LEASE_SECONDS,
+    OWNER_KEY_FORMAT,
+    DynamoOwnership,
+    InMemoryOwnership,
+    OwnershipRow,
+    OwnershipStore,
+    owner_key,
+)
 from workflows.stores.projects import DynamoProjects, InMemoryProjects, ProjectsStore
 from workflows.stores.threads import DynamoThreads, InMemoryThreads, ThreadsStore, project_of
 
@@ -253,3 +263,67 @@ def test_an_event_is_appended_once_and_read_in_order(events: EventStore) -> None
     assert [e.order for e in read] == sorted(e.order for e in read)
     assert read[1].execution == "exec-1" and read[1].order.split("#")[1] == "exec-1"
     assert events.read("nobody") == []
+
+
+# --- ownership --------------------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def owned(request: pytest.FixtureRequest) -> tuple[OwnershipStore, Clock]:
+    clock = Clock()
+    if request.param == "in-memory":
+        return InMemoryOwnership(clock=clock), clock
+    return DynamoOwnership(request.getfixturevalue("fresh"), names.OWNERSHIP_TABLE.local_name, clock=clock), clock
+
+
+def test_a_pair_has_one_live_owner(owned: tuple[OwnershipStore, Clock]) -> None:
+    store, clock = owned
+    assert store.claim("bakery", "alice", "w1", "https://q/1") is None
+    assert store.claim("bakery", "alice", "w1", "https://q/1") is None  # claiming again: still ours
+    other = store.claim("bakery", "alice", "w2", "https://q/2")
+    assert other is not None and (other.workerId, other.queueUrl) == ("w1", "https://q/1")
+    assert store.claim("bakery", "bob", "w2", "https://q/3") is None  # another pair
+    row = store.get("bakery", "alice")
+    assert row is not None and row.ownerKey == "bakery#alice" and row.expiresAt == int(clock.now) + LEASE_SECONDS
+    clock.now += LEASE_SECONDS + 1  # the lease ran out: anyone may take the pair over
+    assert store.claim("bakery", "alice", "w2", "https://q/2") is None
+    assert not store.renew("bakery", "alice", "w1")
+
+
+def test_only_the_owner_renews_notes_and_releases(owned: tuple[OwnershipStore, Clock]) -> None:
+    store, clock = owned
+    store.claim("bakery", "alice", "w1", "https://q/1")
+    clock.now += 60
+    assert store.renew("bakery", "alice", "w1") and not store.renew("bakery", "alice", "w2")
+    assert (store.get("bakery", "alice") or OwnershipRow(ownerKey="")).expiresAt == int(clock.now) + LEASE_SECONDS
+    assert store.note_running("bakery", "alice", "w1", "token-1", "exec-1")
+    assert not store.note_running("bakery", "alice", "w2", "token-2", "exec-2")
+    assert [(r.ownerKey, r.currentToken, r.currentExecution) for r in store.held_by("w1")] == [
+        ("bakery#alice", "token-1", "exec-1")
+    ]
+    assert store.clear_running("bakery", "alice", "w1")
+    assert [r.currentToken for r in store.held_by("w1")] == [""]
+    assert store.held_by("w2") == []
+    assert not store.release(owner_key("bakery", "alice"), "w2")
+    assert store.release(owner_key("bakery", "alice"), "w1")
+    assert store.get("bakery", "alice") is None and not store.release(owner_key("bakery", "alice"), "w1")
+
+
+def test_the_workflow_builds_owner_keys_as_the_store_does() -> None:
+    definition = json.loads((names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file).read_text())
+    built = [
+        key["ownerKey"]["S.$"]
+        for state in definition["States"].values()
+        for key in [state.get("Parameters", {}).get("Key", {})]
+        if "ownerKey" in key
+    ]
+    assert built and set(built) == {f"States.Format('{OWNER_KEY_FORMAT}', $.projectId, $.userId)"}
+    assert owner_key("bakery", "alice") == "bakery#alice"

@@ -20,6 +20,7 @@ from workflows.local import operations
 from workflows.local.agents import SLOW_EDIT
 from workflows.local.demo import create_demo_repository, demo_email
 from workflows.local.stack import EmbeddedStack, StackInfo
+from workflows.stores.ownership import DynamoOwnership
 
 BENCH_PROJECT = "bench"
 
@@ -153,10 +154,11 @@ def measure_worker_loss_recovery(stack: EmbeddedStack, info: StackInfo) -> dict[
     outcome = _send(info, "loss", 'replace "Call us" with "Ring us"', "owner@example.com")
     _wait(marker.exists)
     time.sleep(0.5)
-    owner = client("dynamodb").get_item(
-        TableName=names.OWNERSHIP_TABLE.local_name,
-        Key={"ownerKey": {"S": names.owner_key("loss", projects.user_id_for("owner@example.com"))}},
-    )["Item"]["workerId"]["S"]
+    row = DynamoOwnership(client("dynamodb"), names.OWNERSHIP_TABLE.local_name).get(
+        "loss", projects.user_id_for("owner@example.com")
+    )
+    assert row is not None
+    owner = row.workerId
     victim = next(w for w in stack.workers.values() if owner == names.worker_id_for_task(w.task_arn))
     killed = time.monotonic()
     victim.process.send_signal(signal.SIGKILL)

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from workflows import names
 from workflows.local import emulator_fixes
 from workflows.reaper import reap_stopped_task
+from workflows.stores.ownership import DynamoOwnership
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -399,9 +400,8 @@ class EmbeddedStack:
                 reason = f"Essential container exited ({code})"
                 ecs.stop_task(cluster=names.WORKER_CLUSTER, task=arn, reason=reason)
                 # Plays EventBridge's "ECS Task State Change: STOPPED" -> the reaper Lambda.
-                reap_stopped_task(
-                    self.client("dynamodb"), self.client("stepfunctions"), names.OWNERSHIP_TABLE.local_name, arn, reason
-                )
+                ownership = DynamoOwnership(self.client("dynamodb"), names.OWNERSHIP_TABLE.local_name)
+                reap_stopped_task(ownership, self.client("stepfunctions"), arn, reason)
         warm = ecs.list_tasks(cluster=names.WORKER_CLUSTER, startedBy=WARM_POOL_STARTED_BY, desiredStatus="RUNNING")
         for _ in range(self.warm_pool_size - len(warm["taskArns"])):
             # The next tick starts its process, by the same path as the tasks the workflow starts.
