@@ -37,7 +37,9 @@ def _stack(args: argparse.Namespace) -> Any:
 def cmd_demo(args: argparse.Namespace) -> int:
     from workflows.local.demo import demo
 
-    result, stack = demo(_state_dir(args), keep=args.keep, port=args.port)
+    # At a terminal the preview stays up to be looked at; with --json, or from a script, exit at once.
+    keep = args.keep or (not args.json and sys.stdin.isatty() and sys.stdout.isatty())
+    result, stack = demo(_state_dir(args), keep=keep, port=args.port)
     report = dict(result.report, ok=result.ok, problems=result.problems)
     reply = report.get("reply") or {}
     lines = [
@@ -62,9 +64,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else "FAILED:\n  " + "\n  ".join(result.problems),
     ]
     _print(args, report, "\n".join(lines))
-    if args.keep and result.ok:
-        print(f"\nThe stack keeps running (state in {stack.state_dir}); Ctrl-C stops it.", file=sys.stderr)
+    if keep and result.ok:
+        print(
+            f"\nThe preview stays up at {report.get('previewUrl')} until you press Ctrl-C "
+            f"(the stack's state is in {stack.state_dir}).",
+            file=sys.stderr,
+        )
         _wait_for_signal()
+        stack.stop()
+    elif keep:
         stack.stop()
     return EXIT_OK if result.ok else EXIT_FAILED
 
@@ -258,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", parents=[common], help="run the main job end to end on the embedded stack")
-    p.add_argument("--keep", action="store_true", help="keep the stack running afterwards")
+    p.add_argument(
+        "--keep", action="store_true", help="keep the stack and the preview up until Ctrl-C (the default at a terminal)"
+    )
     p.add_argument("--port", type=int, default=0)
     p.set_defaults(func=cmd_demo)
 

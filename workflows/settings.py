@@ -88,6 +88,9 @@ class WorkerSettings(_EnvModel):
     mail_bucket: str = names.MAIL_BUCKET.local_name
     preview_bucket: str = names.PREVIEW_BUCKET.local_name
     preview_base_url: str = ""
+    # Each preview at its own origin: "http://{label}.preview.localhost:8123" (see workflows/previews.py).
+    # Without it, previews are paths under preview_base_url (root-absolute links then miss).
+    preview_origin: str = ""
     claim_queue_url: str = ""
     work_dlq_arn: str = ""
     task_token: str = ""
@@ -108,6 +111,7 @@ class WorkerSettings(_EnvModel):
             "mail_bucket": names.MAIL_BUCKET.env,
             "preview_bucket": names.PREVIEW_BUCKET.env,
             "preview_base_url": "WEBORDINARY_PREVIEW_BASE_URL",
+            "preview_origin": "WEBORDINARY_PREVIEW_ORIGIN",
             "claim_queue_url": names.CLAIM_QUEUE.env,
             "work_dlq_arn": "WEBORDINARY_WORK_DLQ_ARN",
             "task_token": "TASK_TOKEN",
@@ -121,6 +125,3 @@ class WorkerSettings(_EnvModel):
             "git_author_email": "WEBORDINARY_GIT_AUTHOR_EMAIL",
             "exit_when_idle": "WEBORDINARY_EXIT_WHEN_IDLE",
         }
-
-    def preview_url(self, project_id: str, thread_id: str) -> str:
-        return f"{self.preview_base_url.rstrip('/')}/{project_id}/{thread_id}/index.html"

@@ -10,21 +10,42 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk.parts import nag
-from workflows import names
+from workflows import names, previews
 
-# Sites link to directories (`/about/`); S3 has objects. Map both `/x/` and `/x` (no extension) to index.html.
-_INDEX_REWRITE = """\
+# Viewer request: a preview host ({thread}-{project}.{domain} or {commit7}-{project}.{domain}) to its bucket
+# prefix, and directory URLs (`/about/`, `/about`) to their index.html: the mapping workflows/previews.py
+# defines and the embedded stack's preview server implements (tests/unit/test_previews_function.py runs this
+# code under Node against workflows.previews). Any other host keeps the path (previews under /previews/...).
+PREVIEW_FUNCTION = """\
+var DOMAIN = '__DOMAIN__';
+var LABEL = /^([2-9a-hjkmnp-tv-z]{8}|[0-9a-f]{7})-([a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?)$/;
 function handler(event) {
   var request = event.request;
   var uri = request.uri;
   if (uri.endsWith('/')) {
-    request.uri = uri + 'index.html';
+    uri = uri + 'index.html';
   } else if (uri.split('/').pop().indexOf('.') === -1) {
-    request.uri = uri + '/index.html';
+    uri = uri + '/index.html';
   }
+  var host = request.headers.host ? request.headers.host.value.toLowerCase() : '';
+  if (DOMAIN && host.length > DOMAIN.length + 1 && host.endsWith('.' + DOMAIN)) {
+    var match = LABEL.exec(host.slice(0, host.length - DOMAIN.length - 1));
+    if (!match || uri.indexOf('/../') !== -1) {
+      return { statusCode: 404, statusDescription: 'Not Found' };
+    }
+    var id = match[1];
+    var project = match[2];
+    var prefix = id.length === 8 ? '/previews/' + project + '/' + id : '/previews/' + project + '/commits/' + id;
+    uri = prefix + uri;
+  }
+  request.uri = uri;
   return request;
 }
 """
+
+
+def preview_function_code(domain: str | None) -> str:
+    return PREVIEW_FUNCTION.replace("__DOMAIN__", (domain or "").lower())
 
 
 class Previews(Construct):
@@ -43,9 +64,9 @@ class Previews(Construct):
         index_rewrite = cloudfront.Function(
             self,
             "IndexRewrite",
-            code=cloudfront.FunctionCode.from_inline(_INDEX_REWRITE),
+            code=cloudfront.FunctionCode.from_inline(preview_function_code(domain)),
             runtime=cloudfront.FunctionRuntime.JS_2_0,
-            comment="WebOrdinary previews: directory URLs to index.html",
+            comment="WebOrdinary previews: each preview host to its prefix; directory URLs to index.html",
         )
         # The worker uploads with Cache-Control: no-cache (a preview changes under the same URL with every
         # message); honour it, and cache anything else briefly.
@@ -78,7 +99,8 @@ class Previews(Construct):
                     )
                 ],
             ),
-            domain_names=[domain] if domain else None,
+            # Every preview at its own host: {thread}-{project}.{domain}, {commit7}-{project}.{domain}.
+            domain_names=[f"*.{domain}"] if domain else None,
             certificate=certificate,
             # Only a custom certificate can raise the TLS floor; the default one is fixed by CloudFront (CFR4 below).
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if certificate else None,
@@ -92,6 +114,8 @@ class Previews(Construct):
         # The worker replies with {base}/{project}/{thread}/index.html (WorkerSettings.preview_url); objects live
         # under previews/{project}/{thread}/, which CloudFront serves at the same path.
         self.base_url = base_url or f"https://{self.domain_name}/{names.PREVIEW_PREFIX.rstrip('/')}"
+        # With a preview domain, each preview at its own origin (root-absolute links work); without one, paths.
+        self.origin_template = f"https://{previews.LABEL_PLACEHOLDER}.{domain}" if domain else ""
 
         nag.acknowledge(
             self.distribution,

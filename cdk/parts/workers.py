@@ -43,6 +43,7 @@ def worker_environment(
     mail_bucket: s3.IBucket,
     preview_bucket: s3.IBucket,
     preview_base_url: str,
+    preview_origin: str,
 ) -> dict[str, str]:
     """The task definition's plain environment, keyed by the variables ``WorkerSettings``/``Tables`` read.
 
@@ -55,6 +56,7 @@ def worker_environment(
         var["mail_bucket"]: mail_bucket.bucket_name,
         var["preview_bucket"]: preview_bucket.bucket_name,
         var["preview_base_url"]: preview_base_url,
+        var["preview_origin"]: preview_origin,
         var["claim_queue_url"]: messaging.claim_queue.queue_url,
         var["work_dlq_arn"]: messaging.work_dlq.queue_arn,
         **state.environment,
@@ -73,6 +75,7 @@ class Workers(Construct):
         mail_bucket: s3.IBucket,
         preview_bucket: s3.IBucket,
         preview_base_url: str,
+        preview_origin: str,
         cpu: int,
         memory_mib: int,
         warm_pool_size: int,
@@ -159,6 +162,7 @@ class Workers(Construct):
                 mail_bucket=mail_bucket,
                 preview_bucket=preview_bucket,
                 preview_base_url=preview_base_url,
+                preview_origin=preview_origin,
             ),
             secrets={
                 GIT_TOKEN_ENV: ecs.Secret.from_secrets_manager(self.git_token),

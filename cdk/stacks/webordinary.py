@@ -55,6 +55,7 @@ class WebOrdinaryStack(Stack):
             mail_bucket=self.storage.mail,
             preview_bucket=self.storage.previews,
             preview_base_url=self.previews.base_url,
+            preview_origin=self.previews.origin_template,
             cpu=config.worker_cpu,
             memory_mib=config.worker_memory_mib,
             warm_pool_size=config.warm_pool_size,

@@ -1,4 +1,5 @@
-"""Publishing a built site as a thread's preview: ``previews/{project}/{thread}/...`` in S3."""
+"""Publishing a built site as a thread's preview: ``previews/{project}/{thread}/...`` in S3 (where and at which
+URL: ``workflows/previews.py``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from workflows import aws
+from workflows import aws, previews
 from workflows.errors import PreviewUploadError
-from workflows.models import PROJECT_ID_RE
-from workflows.threads import THREAD_ID_RE
 
-PREVIEW_PREFIX = "previews"
 _UPLOAD_WORKERS = 8
 _DELETE_BATCH = 1000  # DeleteObjects' limit
 
@@ -24,6 +22,7 @@ _DELETE_BATCH = 1000  # DeleteObjects' limit
 # change Content-Type because the container's base image did.
 _TYPES = mimetypes.MimeTypes()
 for _type, _ext in (
+    ("text/javascript", ".js"),  # RFC 9239: text/javascript, not application/javascript
     ("text/javascript", ".mjs"),
     ("application/manifest+json", ".webmanifest"),
     ("application/wasm", ".wasm"),
@@ -83,16 +82,15 @@ class S3PreviewPublisher:
         return self._s3 if self._s3 is not None else aws.client("s3")
 
     def publish(self, site_dir: Path, project_id: str, thread_id: str) -> str:
-        # The ids become key prefixes; a malformed one could write over another thread's preview.
-        if not PROJECT_ID_RE.fullmatch(project_id) or not THREAD_ID_RE.fullmatch(thread_id):
-            raise ValueError(f"invalid preview location {project_id!r}/{thread_id!r}")
-        prefix = f"{PREVIEW_PREFIX}/{project_id}/{thread_id}/"
+        prefix = previews.thread_prefix(project_id, thread_id)  # validates: ids become key prefixes
         files = dict(site_files(site_dir))
         try:
             self._upload(prefix, files)
             self._delete_stale(prefix, {prefix + relative for relative in files})
         except (ClientError, BotoCoreError) as exc:
             raise PreviewUploadError(f"Could not upload the preview: {exc}") from exc
+        if previews.LABEL_PLACEHOLDER in self.base_url:
+            return previews.url(self.base_url, previews.thread_label(project_id, thread_id))
         return f"{self.base_url.rstrip('/')}/{project_id}/{thread_id}/index.html"
 
     def _upload(self, prefix: str, files: dict[str, Path]) -> None:

@@ -318,7 +318,9 @@ class Worker:
                     command,
                     workspace_root=Path(self.settings.workspace_root),
                     publisher=S3PreviewPublisher(
-                        self.settings.preview_bucket, self.settings.preview_base_url, s3_client=self.s3
+                        self.settings.preview_bucket,
+                        self.settings.preview_origin or self.settings.preview_base_url,
+                        s3_client=self.s3,
                     ),
                     identity=(self.settings.git_author_name, self.settings.git_author_email),
                     cancel=self._cancel,

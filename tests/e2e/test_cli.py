@@ -13,9 +13,9 @@ from pathlib import Path
 
 import git
 import pytest
-import requests
 
 from tests.conftest import FIXTURES
+from workflows.local import operations
 from workflows.local.demo import create_demo_repository
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +59,7 @@ def test_demo_json_really_did_it(tmp_path: Path, running_stack: dict[str, str]) 
     assert report["branch"] == f"thread-{report['threadId']}"
     assert report["execution"].startswith(report["threadId"])
     assert len(report["commit"]) == 40
-    assert report["previewUrl"].startswith("http://127.0.0.1:") and report["previewStatus"] == 200
+    assert ".preview.localhost:" in report["previewUrl"] and report["previewStatus"] == 200
     assert report["reply"]["to"] == ["owner@example.com"]
     assert report["reply"]["replyTo"] == f"demo+{report['threadId']}@mail.webordinary.test"
     assert report["previewUrl"] in report["reply"]["text"]
@@ -126,7 +126,7 @@ def test_cli_flow_against_a_running_stack(tmp_path: Path, running_stack: dict[st
     preview = next(
         line.split(": ", 1)[1].strip() for line in reply["text"].splitlines() if line.startswith("See it here:")
     )
-    assert "Ring us" in requests.get(preview, timeout=10).text
+    assert "Ring us" in operations.fetch_preview(preview).text
 
     rejected_mail = tmp_path / "stranger.eml"
     rejected_mail.write_bytes(mail.read_bytes().replace(b"alice@example.com", b"eve@example.org"))

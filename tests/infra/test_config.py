@@ -88,3 +88,19 @@ def test_a_region_agnostic_synth_passes_nag_and_decides_the_ses_domain_at_deploy
     (condition,) = template["Conditions"].values()
     assert condition == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
     assert stack.region.startswith("${Token")
+
+
+def test_a_preview_domain_gives_every_preview_its_own_host(tmp_path: Path) -> None:
+    certificate = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666"
+    context = deploy_context(previewDomain="previews.example.com", previewCertificateArn=certificate)
+    app, _ = build_app(context, outdir=str(tmp_path), env=core.Environment(account="123456789012", region="us-east-1"))
+    synth_or_explain(app, tmp_path)
+    template = json.loads((tmp_path / "WebOrdinary.template.json").read_text())
+    resources = template["Resources"].values()
+    (distribution,) = [r for r in resources if r["Type"] == "AWS::CloudFront::Distribution"]
+    assert distribution["Properties"]["DistributionConfig"]["Aliases"] == ["*.previews.example.com"]
+    (function,) = [r for r in resources if r["Type"] == "AWS::CloudFront::Function"]
+    assert "var DOMAIN = 'previews.example.com';" in function["Properties"]["FunctionCode"]
+    (task,) = [r for r in resources if r["Type"] == "AWS::ECS::TaskDefinition"]
+    env = {e["Name"]: e["Value"] for e in task["Properties"]["ContainerDefinitions"][0]["Environment"]}
+    assert env["WEBORDINARY_PREVIEW_ORIGIN"] == "https://{label}.previews.example.com"

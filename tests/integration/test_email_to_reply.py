@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import email.policy
 import json
+import re
 from email.message import EmailMessage
 from pathlib import Path
 
 import git
 import pytest
-import requests
 
 from tests.conftest import FIXTURES
 from workflows import names, projects
@@ -68,12 +68,13 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     assert result["commit"] == head.hexsha
     assert result["branch"] == branch
 
-    # preview: the built page (layout applied by the site's build step) is served over plain HTTP.
-    assert result["previewUrl"].startswith("http://127.0.0.1:")
-    assert result["previewUrl"].endswith(f"/previews/bakery/{thread}/index.html")
-    page = requests.get(result["previewUrl"], timeout=10)
+    # preview: the built page (layout applied by the site's build step) is served at the thread's own origin.
+    assert re.fullmatch(rf"http://{thread}-bakery\.preview\.localhost:\d+/", result["previewUrl"])
+    page = operations.fetch_preview(result["previewUrl"])
     assert page.status_code == 200
     assert "Ring us" in page.text and "<footer>Harbour Bakery</footer>" in page.text
+    contact = operations.fetch_preview(result["previewUrl"] + "contact.html")
+    assert contact.status_code == 200 and "Ring us" in contact.text
     obj = client("s3").get_object(Bucket=names.PREVIEW_BUCKET.local_name, Key=f"previews/bakery/{thread}/contact.html")
     assert b"Ring us" in obj["Body"].read()
     assert obj["ContentType"].startswith("text/html")

@@ -446,7 +446,7 @@ def test_s3_publisher_uploads_and_prunes(tmp_path: Path) -> None:
 
 def test_content_types() -> None:
     assert content_type(Path("a.css")) == "text/css; charset=utf-8"
-    assert content_type(Path("a.js")).endswith("javascript; charset=utf-8")
+    assert content_type(Path("a.js")) == "text/javascript; charset=utf-8"
     assert content_type(Path("a.svg")) == "image/svg+xml; charset=utf-8"
     assert content_type(Path("a.woff2")) == "font/woff2"
     assert content_type(Path("noext")) == "application/octet-stream"

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import git
-import requests
 
 from workflows import names, projects
 from workflows.aws import client
@@ -146,7 +145,7 @@ def run_demo(info: StackInfo, timeout: float = 120.0) -> DemoResult:
     except (git.BadName, KeyError, ValueError) as exc:
         problems.append(f"branch {branch} was not pushed: {exc}")
     if report["previewUrl"]:
-        response = requests.get(report["previewUrl"], timeout=10)
+        response = operations.fetch_preview(report["previewUrl"])
         report["previewStatus"] = response.status_code
         if response.status_code != 200 or "Ring us" not in response.text:
             problems.append(f"the preview at {report['previewUrl']} does not serve the edited page")

@@ -16,6 +16,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -156,6 +157,17 @@ class HandlerStdout:
                 yield
             finally:
                 cls._local.file = None
+
+
+def fetch_preview(url: str, timeout: float = 10.0) -> requests.Response:
+    """GET a preview URL as a browser would. ``*.localhost`` is loopback to browsers and curl, but not to
+    every resolver (glibc without nss-myhostname), so connect to 127.0.0.1 and send the name as the Host."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        local = parts._replace(netloc=f"127.0.0.1:{parts.port}" if parts.port else "127.0.0.1")
+        return requests.get(urlunsplit(local), headers={"Host": parts.netloc}, timeout=timeout)
+    return requests.get(url, timeout=timeout)
 
 
 def capture_handler_logs(service: str, path: Path) -> None:

@@ -10,7 +10,6 @@ bucket, readable over plain HTTP from moto.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -29,6 +28,7 @@ from pydantic import BaseModel
 
 from workflows import names
 from workflows.local import emulator_fixes
+from workflows.local.preview_server import PreviewServer
 from workflows.reaper import reap_stopped_task
 from workflows.stores.ownership import DynamoOwnership
 
@@ -52,6 +52,7 @@ class StackInfo(BaseModel):
     inboundDomain: str = INBOUND_DOMAIN
     stateMachineArn: str
     previewBaseUrl: str
+    previewOrigin: str = ""  # "http://{label}.preview.localhost:{port}": the preview server's URL template
     claimQueueUrl: str
     deadLetterQueueUrl: str
     clusterArn: str
@@ -92,6 +93,7 @@ class StackInfo(BaseModel):
                 names.PREVIEW_BUCKET.env: names.PREVIEW_BUCKET.local_name,
                 names.CLAIM_QUEUE.env: self.claimQueueUrl,
                 "WEBORDINARY_PREVIEW_BASE_URL": self.previewBaseUrl,
+                "WEBORDINARY_PREVIEW_ORIGIN": self.previewOrigin,
                 "WEBORDINARY_WORKSPACE_ROOT": str(Path(self.stateDir) / "workspaces"),
                 "WEBORDINARY_IDLE_SECONDS": str(idle_seconds),
                 "WEBORDINARY_HEARTBEAT_SECONDS": str(heartbeat_seconds),
@@ -158,6 +160,7 @@ class EmbeddedStack:
     info: StackInfo | None = None
     workers: dict[str, WorkerProcess] = field(default_factory=dict)
     _server: Any = None
+    _previews: PreviewServer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _runner: threading.Thread | None = None
     _clients: dict[str, Any] = field(default_factory=dict)
@@ -236,6 +239,9 @@ class EmbeddedStack:
         self.workers.clear()
         if self.info is not None:
             (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+        if self._previews is not None:
+            self._previews.stop()
+            self._previews = None
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -276,23 +282,8 @@ class EmbeddedStack:
             create_table(ddb, table)
         for bucket in names.BUCKETS:
             s3.create_bucket(Bucket=bucket.local_name)
-        # Previews are served over plain HTTP by moto; it only serves public objects (CloudFront on AWS).
-        s3.put_bucket_policy(
-            Bucket=names.PREVIEW_BUCKET.local_name,
-            Policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": "*",
-                            "Action": "s3:GetObject",
-                            "Resource": f"arn:aws:s3:::{names.PREVIEW_BUCKET.local_name}/{names.PREVIEW_PREFIX}*",
-                        }
-                    ],
-                }
-            ),
-        )
+        # Each preview at its own origin, as CloudFront's wildcard domain serves them on AWS.
+        self._previews = PreviewServer(s3, names.PREVIEW_BUCKET.local_name).start()
         dlq_url = sqs.create_queue(QueueName=names.WORK_DLQ.local_name)["QueueUrl"]
         dead_letter_url = sqs.create_queue(QueueName=names.DEAD_LETTER_QUEUE.local_name)["QueueUrl"]
         claim_url = sqs.create_queue(QueueName=names.CLAIM_QUEUE.local_name, Attributes={"VisibilityTimeout": "30"})[
@@ -313,6 +304,7 @@ class EmbeddedStack:
             stateDir=str(self.state_dir),
             stateMachineArn=machine_arn,
             previewBaseUrl=preview_base,
+            previewOrigin=self._previews.origin_template,
             claimQueueUrl=claim_url,
             deadLetterQueueUrl=dead_letter_url,
             clusterArn=cluster_arn,

@@ -1,0 +1,97 @@
+"""The embedded stack's preview origin: what CloudFront and its viewer-request function do on AWS.
+
+``http://{label}.preview.localhost:{port}/...`` -> the preview bucket's ``previews/...`` prefix that the label
+names (``workflows.previews``), read from the emulator's S3 with the stored Content-Type and Cache-Control.
+A directory URL serves its ``index.html``; a path the site lacks serves the site's own ``404.html`` (status
+404) when it has one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from workflows import previews
+
+log = logging.getLogger("webordinary.previews")
+PREVIEW_DOMAIN = "preview.localhost"
+
+
+class PreviewServer:
+    def __init__(self, s3: Any, bucket: str, domain: str = PREVIEW_DOMAIN, port: int = 0) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.domain = domain
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.answer(self, body=True)
+
+            def do_HEAD(self) -> None:
+                server.answer(self, body=False)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("preview %s", format % args)
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._http.daemon_threads = True
+        self.port = int(self._http.server_address[1])
+        self._thread = threading.Thread(target=self._http.serve_forever, name="preview-server", daemon=True)
+
+    @property
+    def origin_template(self) -> str:
+        """What the worker builds preview URLs from (``{label}`` is the preview's host label)."""
+        return f"http://{previews.LABEL_PLACEHOLDER}.{self.domain}:{self.port}"
+
+    def start(self) -> PreviewServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+    def _get(self, key: str) -> dict[str, Any] | None:
+        try:
+            response: dict[str, Any] = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise
+        return response
+
+    def answer(self, request: BaseHTTPRequestHandler, *, body: bool) -> None:
+        label = previews.label_of_host(request.headers.get("Host", ""), self.domain)
+        prefix = previews.prefix_for_label(label) if label else None
+        if prefix is None:
+            self._send(request, 404, "text/plain; charset=utf-8", b"No preview here.\n", "no-store", body)
+            return
+        for relative in previews.keys_for_path(request.path):
+            found = self._get(prefix + relative)
+            if found is not None:
+                data = found["Body"].read()
+                kind = found.get("ContentType") or "application/octet-stream"
+                self._send(request, 200, kind, data, found.get("CacheControl") or "no-cache", body)
+                return
+        missing = self._get(prefix + previews.NOT_FOUND_PAGE)
+        if missing is not None:
+            data = missing["Body"].read()
+            kind = missing.get("ContentType") or "text/html; charset=utf-8"
+            self._send(request, 404, kind, data, "no-cache", body)
+            return
+        self._send(request, 404, "text/plain; charset=utf-8", b"Not found.\n", "no-cache", body)
+
+    @staticmethod
+    def _send(request: BaseHTTPRequestHandler, status: int, kind: str, data: bytes, cache: str, body: bool) -> None:
+        request.send_response(status)
+        request.send_header("Content-Type", kind)
+        request.send_header("Content-Length", str(len(data)))
+        request.send_header("Cache-Control", cache)
+        request.end_headers()
+        if body:
+            request.wfile.write(data)

@@ -1,0 +1,105 @@
+"""Where previews live and how a preview URL finds its files (pure).
+
+Every preview is served at its own origin, so a built site's root-absolute links (``/_astro/index.css``,
+``/logo.svg``, ``/contact/``) resolve inside the preview, as they would on the live site:
+
+- the thread's preview, always the latest change: ``{thread}-{project}.{preview domain}`` ->
+  ``previews/{project}/{thread}/``;
+- one per change, never overwritten, so an older reply's link still shows what that reply described:
+  ``{commit7}-{project}.{preview domain}`` -> ``previews/{project}/commits/{commit7}/``.
+
+Thread ids are 8 characters and commit labels 7, so a label is never both. Locally the preview domain is
+``preview.localhost`` (``*.localhost`` is loopback for browsers and curl) served by the embedded stack's
+preview server; on AWS a wildcard domain on CloudFront, whose viewer-request function does the same mapping.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from urllib.parse import unquote
+
+from workflows.models import PROJECT_ID_RE
+from workflows.names import PREVIEW_PREFIX
+from workflows.threads import THREAD_ID_RE
+
+COMMIT_LABEL_LENGTH = 7
+_COMMIT_LABEL_RE = re.compile(rf"^[0-9a-f]{{{COMMIT_LABEL_LENGTH}}}$")
+LABEL_PLACEHOLDER = "{label}"
+INDEX = "index.html"
+NOT_FOUND_PAGE = "404.html"
+
+
+def thread_prefix(project_id: str, thread_id: str) -> str:
+    _check(project_id, thread_id)
+    return f"{PREVIEW_PREFIX}{project_id}/{thread_id}/"
+
+
+def commit_prefix(project_id: str, commit: str) -> str:
+    short = commit[:COMMIT_LABEL_LENGTH].lower()
+    if not PROJECT_ID_RE.fullmatch(project_id) or not _COMMIT_LABEL_RE.fullmatch(short):
+        raise ValueError(f"invalid preview location {project_id!r}/{commit!r}")
+    return f"{PREVIEW_PREFIX}{project_id}/commits/{short}/"
+
+
+def thread_label(project_id: str, thread_id: str) -> str:
+    _check(project_id, thread_id)
+    return f"{thread_id}-{project_id}"
+
+
+def commit_label(project_id: str, commit: str) -> str:
+    commit_prefix(project_id, commit)  # validates
+    return f"{commit[:COMMIT_LABEL_LENGTH].lower()}-{project_id}"
+
+
+def prefix_for_label(label: str) -> str | None:
+    """The S3 prefix a host label names, or None when it names no preview."""
+    head, dash, project_id = label.lower().partition("-")
+    if not dash or not PROJECT_ID_RE.fullmatch(project_id):
+        return None
+    if THREAD_ID_RE.fullmatch(head):
+        return thread_prefix(project_id, head)
+    if _COMMIT_LABEL_RE.fullmatch(head):
+        return commit_prefix(project_id, head)
+    return None
+
+
+def label_of_host(host: str, preview_domain: str) -> str | None:
+    """``{label}.{preview domain}[:port]`` -> label; None for any other host (one label, no dots)."""
+    name = host.strip().lower().rsplit(":", 1)[0] if not host.strip().startswith("[") else ""
+    suffix = "." + preview_domain.lower().strip(".")
+    if not name.endswith(suffix):
+        return None
+    label = name[: -len(suffix)]
+    return label if label and "." not in label else None
+
+
+def keys_for_path(path: str) -> list[str]:
+    """The object keys (relative to a preview's prefix) that may answer ``path``, in order: the file itself,
+    then a directory's ``index.html`` (``/about`` and ``/about/`` both serve ``about/index.html``), then
+    ``about.html`` (generators that write pretty URLs as files). Empty for a path that leaves the site."""
+    raw = unquote(path.split("?", 1)[0].split("#", 1)[0])
+    if "\0" in raw or "\\" in raw:
+        return []
+    normal = posixpath.normpath("/" + raw.lstrip("/"))
+    if any(part == ".." for part in raw.split("/")) or not normal.startswith("/"):
+        return []
+    relative = normal.lstrip("/")
+    if relative in ("", "."):
+        return [INDEX]
+    if raw.endswith("/"):
+        return [f"{relative}/{INDEX}"]
+    if "." in relative.rsplit("/", 1)[-1]:
+        return [relative]
+    return [relative, f"{relative}/{INDEX}", f"{relative}.html"]
+
+
+def url(template: str, label: str) -> str:
+    """A preview's URL from the origin template (``http://{label}.preview.localhost:8080``)."""
+    return template.replace(LABEL_PLACEHOLDER, label).rstrip("/") + "/"
+
+
+def _check(project_id: str, thread_id: str) -> None:
+    # The ids become key prefixes and host names; a malformed one could reach another thread's preview.
+    if not PROJECT_ID_RE.fullmatch(project_id) or not THREAD_ID_RE.fullmatch(thread_id):
+        raise ValueError(f"invalid preview location {project_id!r}/{thread_id!r}")
