@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from container.worker.preview import site_files
+from container.worker.preview import PublishedPreview, site_files
 from container.worker.workspace import WIP_REF_PREFIX
 from workflows.models import Command, NormalisedMessage
 from workflows.threads import branch_for
@@ -64,9 +64,13 @@ class FakePublisher:
     def __init__(self) -> None:
         self.sites: dict[str, dict[str, bytes]] = {}
 
-    def publish(self, site_dir: Path, project_id: str, thread_id: str) -> str:
+    def publish(self, site_dir: Path, project_id: str, thread_id: str, commit: str) -> PublishedPreview:
         self.sites[thread_id] = {relative: path.read_bytes() for relative, path in site_files(site_dir)}
-        return f"https://preview.test/{project_id}/{thread_id}/index.html"
+        self.sites[commit[:7]] = self.sites[thread_id]
+        return PublishedPreview(
+            url=f"https://{thread_id}-{project_id}.preview.test/",
+            version_url=f"https://{commit[:7]}-{project_id}.preview.test/",
+        )
 
 
 def checkout_of(root: Path, project_id: str = "acme", user_id: str = "alice") -> Path:

@@ -178,13 +178,14 @@ class CommandResult(Contract):
     commit: str
     branch: str
     filesChanged: list[str]
-    previewUrl: str
+    previewUrl: str  # the thread's preview: its latest change
     summary: str
     # "stopped": the command was the STOP keyword; it ended the running command instead of editing.
     kind: Literal["changed", "stopped"] = "changed"
     timings: CommandTimings = CommandTimings()
     # What earlier, unfinished runs left in the checkout, kept aside before this command started.
     keptAside: list[KeptAside] = []
+    versionUrl: str = ""  # this change's own preview, never overwritten (empty where previews are paths)
 
 
 class IntakeOutcome(Contract):

@@ -45,6 +45,7 @@ class ResultFacts(_Facts):
 
     summary: str = ""
     previewUrl: str = ""
+    versionUrl: str = ""
     commit: str = ""
     filesChanged: list[str] = Field(default_factory=list)
     kind: Literal["changed", "stopped"] = "changed"
@@ -121,7 +122,11 @@ def render(facts: ReplyFacts) -> RenderedReply:
 
 def _done(result: ResultFacts) -> list[str]:
     paragraphs = ["Your change is ready to look at.", _sentence(result.summary)]
-    if result.previewUrl:
+    if result.versionUrl:
+        paragraphs.append(f"See it here: {result.versionUrl}")
+        if result.previewUrl:
+            paragraphs.append(f"The latest version of this conversation is always at {result.previewUrl}")
+    elif result.previewUrl:
         paragraphs.append(f"See it here: {result.previewUrl}")
     if result.filesChanged:
         shown = result.filesChanged[:10]

@@ -183,7 +183,7 @@ def run_command(
             site_dir = run_build(workspace.path, project.buildCommand, project.outputDir, build_timeout, cancel)
         cancel.check()
         with clock.lap("publish"):
-            preview_url = publisher.publish(site_dir, project.projectId, command.threadId)
+            published = publisher.publish(site_dir, project.projectId, command.threadId, sha)
             workspace.push(command.branch)
     except CommandCancelledError as stopped:
         if stopped.interruption.abandon:
@@ -195,7 +195,8 @@ def run_command(
         commit=sha,
         branch=command.branch,
         filesChanged=files[:MAX_FILES_LISTED],
-        previewUrl=preview_url,
+        previewUrl=published.url,
+        versionUrl=published.version_url,
         summary=_bounded(summary, MAX_SUMMARY),
         timings=clock.timings(),
         keptAside=workspace.kept_aside,

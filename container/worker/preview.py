@@ -3,10 +3,12 @@ URL: ``workflows/previews.py``)."""
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +19,7 @@ from workflows.errors import PreviewUploadError
 
 _UPLOAD_WORKERS = 8
 _DELETE_BATCH = 1000  # DeleteObjects' limit
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 # The built-in table only: the system's /etc/mime.types differs between images, and a preview should not
 # change Content-Type because the container's base image did.
@@ -41,8 +44,16 @@ _TEXT_TYPES = {
 }
 
 
+@dataclass(frozen=True)
+class PublishedPreview:
+    url: str  # the thread's preview: always its latest change
+    version_url: str  # this change's preview, never overwritten ("" when previews are paths, not origins)
+    uploaded: int = 0  # files sent to S3 (unchanged files are not sent again)
+    deleted: int = 0  # files the new build no longer has
+
+
 class PreviewPublisher(Protocol):
-    def publish(self, site_dir: Path, project_id: str, thread_id: str) -> str: ...
+    def publish(self, site_dir: Path, project_id: str, thread_id: str, commit: str) -> PublishedPreview: ...
 
 
 def content_type(path: Path) -> str:
@@ -81,17 +92,57 @@ class S3PreviewPublisher:
     def s3(self) -> Any:
         return self._s3 if self._s3 is not None else aws.client("s3")
 
-    def publish(self, site_dir: Path, project_id: str, thread_id: str) -> str:
+    def publish(self, site_dir: Path, project_id: str, thread_id: str, commit: str) -> PublishedPreview:
         prefix = previews.thread_prefix(project_id, thread_id)  # validates: ids become key prefixes
-        files = dict(site_files(site_dir))
+        files = {relative: (path, _md5(path)) for relative, path in site_files(site_dir)}
+        per_origin = previews.LABEL_PLACEHOLDER in self.base_url
         try:
-            self._upload(prefix, files)
-            self._delete_stale(prefix, {prefix + relative for relative in files})
+            existing = self._etags(prefix)
+            changed = {rel: path for rel, (path, md5) in files.items() if existing.get(prefix + rel) != md5}
+            self._upload(prefix, changed)
+            stale = [key for key in existing if key[len(prefix) :] not in files]
+            self._delete(stale)
+            version_url = ""
+            if per_origin and commit:
+                self._freeze(prefix, previews.commit_prefix(project_id, commit), files)
+                version_url = previews.url(self.base_url, previews.commit_label(project_id, commit))
         except (ClientError, BotoCoreError) as exc:
             raise PreviewUploadError(f"Could not upload the preview: {exc}") from exc
-        if previews.LABEL_PLACEHOLDER in self.base_url:
-            return previews.url(self.base_url, previews.thread_label(project_id, thread_id))
-        return f"{self.base_url.rstrip('/')}/{project_id}/{thread_id}/index.html"
+        if per_origin:
+            url = previews.url(self.base_url, previews.thread_label(project_id, thread_id))
+        else:
+            url = f"{self.base_url.rstrip('/')}/{project_id}/{thread_id}/index.html"
+        return PublishedPreview(url=url, version_url=version_url, uploaded=len(changed), deleted=len(stale))
+
+    def _etags(self, prefix: str) -> dict[str, str]:
+        """key -> MD5 of what is stored (a single-part upload's ETag; a multipart one never matches)."""
+        found: dict[str, str] = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            found.update({item["Key"]: item.get("ETag", "").strip('"') for item in page.get("Contents", [])})
+        return found
+
+    def _freeze(self, source: str, target: str, files: dict[str, tuple[Path, str]]) -> None:
+        """This change's own copy (server-side, from the thread's preview just published). Its content never
+        changes, so it may be cached for good; a retry of the same change finds it complete and copies
+        nothing."""
+        existing = self._etags(target)
+        s3 = self.s3
+        missing = [rel for rel, (_, md5) in files.items() if existing.get(target + rel) != md5]
+
+        def copy(relative: str) -> None:
+            s3.copy_object(
+                Bucket=self.bucket,
+                Key=target + relative,
+                CopySource={"Bucket": self.bucket, "Key": source + relative},
+                MetadataDirective="REPLACE",
+                ContentType=content_type(files[relative][0]),
+                CacheControl=IMMUTABLE,
+            )
+
+        with ThreadPoolExecutor(max_workers=_UPLOAD_WORKERS) as pool:
+            for future in [pool.submit(copy, relative) for relative in missing]:
+                future.result()
+        self._delete([key for key in existing if key[len(target) :] not in files])
 
     def _upload(self, prefix: str, files: dict[str, Path]) -> None:
         s3 = self.s3
@@ -107,15 +158,12 @@ class S3PreviewPublisher:
                 Key=key,
                 Body=body,
                 ContentType=content_type(path),
-                # Previews change under the same URL with every message; never serve a stale one.
+                # The thread's preview changes under the same URL with every message; never serve a stale one.
                 CacheControl="no-cache",
             )
 
-    def _delete_stale(self, prefix: str, keep: set[str]) -> None:
+    def _delete(self, stale: list[str]) -> None:
         s3 = self.s3
-        stale: list[str] = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            stale.extend(item["Key"] for item in page.get("Contents", []) if item["Key"] not in keep)
         for start in range(0, len(stale), _DELETE_BATCH):
             batch = stale[start : start + _DELETE_BATCH]
             response = s3.delete_objects(
@@ -126,3 +174,11 @@ class S3PreviewPublisher:
                 raise PreviewUploadError(
                     f"Could not remove an old preview file {first.get('Key')}: {first.get('Message')}"
                 )
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

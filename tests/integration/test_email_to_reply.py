@@ -75,6 +75,9 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     assert "Ring us" in page.text and "<footer>Harbour Bakery</footer>" in page.text
     contact = operations.fetch_preview(result["previewUrl"] + "contact.html")
     assert contact.status_code == 200 and "Ring us" in contact.text
+    # and this change's own preview, which later changes leave alone
+    assert re.fullmatch(rf"http://{head.hexsha[:7]}-bakery\.preview\.localhost:\d+/", result["versionUrl"])
+    assert "Ring us" in operations.fetch_preview(result["versionUrl"] + "contact.html").text
     obj = client("s3").get_object(Bucket=names.PREVIEW_BUCKET.local_name, Key=f"previews/bakery/{thread}/contact.html")
     assert b"Ring us" in obj["Body"].read()
     assert obj["ContentType"].startswith("text/html")
@@ -108,7 +111,8 @@ def test_email_becomes_commit_preview_and_threaded_reply(info: StackInfo, repos:
     assert reply["replyTo"] == f"bakery+{thread}@mail.webordinary.test"
     assert reply["subject"].startswith("Re: Phone wording on the site")
     assert reply["messageId"] == output["sent"]["replyMessageId"]
-    assert result["previewUrl"] in reply["text"] and f"version {head.hexsha[:7]}" in reply["text"]
+    assert f"See it here: {result['versionUrl']}" in reply["text"] and result["previewUrl"] in reply["text"]
+    assert f"version {head.hexsha[:7]}" in reply["text"]
     assert head.hexsha not in reply["text"] and branch not in reply["text"] and replies_words.leaks(reply["text"]) == []
     assert "\\r" not in reply["text"] and "\\n" not in reply["text"]  # real line breaks, not escapes
 

@@ -31,8 +31,11 @@ def test_a_generated_site_renders_at_its_own_origin_links_and_all(info: StackInf
     site = tmp_path / "dist"
     shutil.copytree(VITE_DIST, site)
     publisher = S3PreviewPublisher(names.PREVIEW_BUCKET.local_name, info.previewOrigin, s3_client=client("s3"))
-    url = publisher.publish(site, "harbour", "vtbk2m4n")
+    published = publisher.publish(site, "harbour", "vtbk2m4n", "c0ffee1" + "0" * 33)
+    url = published.url
     assert re.fullmatch(r"http://vtbk2m4n-harbour\.preview\.localhost:\d+/", url)
+    assert re.fullmatch(r"http://c0ffee1-harbour\.preview\.localhost:\d+/", published.version_url)
+    assert operations.fetch_preview(published.version_url + "contact/").status_code == 200
 
     seen: dict[str, int] = {}
     pending = [url]

@@ -9,7 +9,7 @@ import pytest
 
 from container.worker.build import run_build
 from container.worker.job import commit_message, run_command
-from container.worker.preview import S3PreviewPublisher, content_type
+from container.worker.preview import content_type
 from container.worker.workspace import WIP_MESSAGE, WIP_REF_PREFIX, Workspace
 from tests.gitrepos import FakePublisher, bare_git, git, isolate_git, message_and_command
 from workflows.errors import (
@@ -109,7 +109,8 @@ def test_run_command_edits_commits_builds_publishes_and_pushes(
     assert bare_git(origin, "rev-parse", f"refs/heads/{branch}") == result.commit
     assert bare_git(origin, "rev-parse", "refs/heads/main") == main_before
     assert result.filesChanged == ["index.html"]
-    assert result.previewUrl == f"https://preview.test/acme/{THREAD}/index.html"
+    assert result.previewUrl == f"https://{THREAD}-acme.preview.test/"
+    assert result.versionUrl == f"https://{result.commit[:7]}-acme.preview.test/"
     assert result.summary == 'Replaced "Call us" with "Ring us" (1 place in index.html).'
     assert result.timings.totalMs >= result.timings.buildMs
 
@@ -389,59 +390,6 @@ def test_commit_message_shape() -> None:
 
 
 # --- the S3 publisher against a stub client ----------------------------------------------------------------
-
-
-class StubS3:
-    def __init__(self, existing: list[str]) -> None:
-        self.objects: dict[str, dict[str, Any]] = {key: {} for key in existing}
-
-    def put_object(self, **kwargs: Any) -> None:
-        self.objects[kwargs["Key"]] = {**kwargs, "Body": kwargs["Body"].read()}
-
-    def get_paginator(self, name: str) -> Any:
-        assert name == "list_objects_v2"
-        stub = self
-
-        class Paginator:
-            def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:
-                keys = sorted(k for k in stub.objects if k.startswith(Prefix))
-                return [{"Contents": [{"Key": k} for k in keys[:1]]}, {"Contents": [{"Key": k} for k in keys[1:]]}]
-
-        return Paginator()
-
-    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
-        for item in Delete["Objects"]:
-            del self.objects[item["Key"]]
-        return {}
-
-
-def test_s3_publisher_uploads_and_prunes(tmp_path: Path) -> None:
-    site = tmp_path / "dist"
-    (site / "css").mkdir(parents=True)
-    (site / "index.html").write_text("<p>hi</p>")
-    (site / "css" / "site.css").write_text("p{}")
-    (site / "logo.png").write_bytes(b"\x89PNG")
-    (site / "leak").symlink_to(tmp_path / "secret.txt")
-    (tmp_path / "secret.txt").write_text("no")
-    prefix = f"previews/acme/{THREAD}/"
-    s3 = StubS3([prefix + "old.html", f"previews/acme/{OTHER_THREAD}/index.html"])
-
-    url = S3PreviewPublisher("bucket", "https://p.test/", s3).publish(site, "acme", THREAD)
-
-    assert url == f"https://p.test/acme/{THREAD}/index.html"
-    assert sorted(s3.objects) == sorted(
-        [
-            prefix + "index.html",
-            prefix + "css/site.css",
-            prefix + "logo.png",
-            f"previews/acme/{OTHER_THREAD}/index.html",
-        ]
-    )
-    page = s3.objects[prefix + "index.html"]
-    assert page["ContentType"] == "text/html; charset=utf-8"
-    assert page["CacheControl"] == "no-cache"
-    assert page["Body"] == b"<p>hi</p>"
-    assert s3.objects[prefix + "logo.png"]["ContentType"] == "image/png"
 
 
 def test_content_types() -> None:

@@ -1,0 +1,95 @@
+"""Publishing a build as previews (moto's S3 in process): only what changed is uploaded, what the build no
+longer has is removed, and each change gets its own copy that later changes never touch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from container.worker.preview import IMMUTABLE, S3PreviewPublisher
+from workflows.aws import client
+
+BUCKET = "previews-test"
+THREAD, OTHER = "ab3k9x2m", "cd5h7j8k"
+ORIGIN = "http://{label}.preview.localhost:8123"
+C1, C2 = "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+
+@pytest.fixture
+def s3(in_process_aws: None) -> object:
+    """The bucket lives as long as moto does (the module): each test uses its own project's prefix."""
+    s3 = client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    return s3
+
+
+def _site(root: Path, files: dict[str, bytes]) -> Path:
+    for relative, data in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    return root
+
+
+def _keys(s3: object, prefix: str) -> dict[str, dict[str, str]]:
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])  # type: ignore[attr-defined]
+    out = {}
+    for item in listed:
+        head = s3.head_object(Bucket=BUCKET, Key=item["Key"])  # type: ignore[attr-defined]
+        out[item["Key"][len(prefix) :]] = {"type": head["ContentType"], "cache": head.get("CacheControl", "")}
+    return out
+
+
+def test_each_change_is_published_twice_and_only_what_changed_is_sent(s3: object, tmp_path: Path) -> None:
+    s3.put_object(Bucket=BUCKET, Key=f"previews/acme/{OTHER}/index.html", Body=b"other")  # type: ignore[attr-defined]
+    s3.put_object(Bucket=BUCKET, Key=f"previews/acme/{THREAD}/old.html", Body=b"old")  # type: ignore[attr-defined]
+    first_site = _site(
+        tmp_path / "one",
+        {"index.html": b"<p>Call us</p>", "css/site.css": b"p{}", "logo.png": b"\x89PNG", "contact/index.html": b"c"},
+    )
+    (first_site / "leak").symlink_to(tmp_path / "secret.txt")
+    (tmp_path / "secret.txt").write_text("no")
+    publisher = S3PreviewPublisher(BUCKET, ORIGIN, s3_client=s3)
+
+    first = publisher.publish(first_site, "acme", THREAD, C1)
+    assert first.url == f"http://{THREAD}-acme.preview.localhost:8123/"
+    assert first.version_url == "http://1111111-acme.preview.localhost:8123/"
+    assert (first.uploaded, first.deleted) == (4, 1)
+    stable = _keys(s3, f"previews/acme/{THREAD}/")
+    assert set(stable) == {"index.html", "css/site.css", "logo.png", "contact/index.html"}  # no symlink, no old
+    assert stable["index.html"] == {"type": "text/html; charset=utf-8", "cache": "no-cache"}
+    assert stable["logo.png"]["type"] == "image/png"
+    version = _keys(s3, "previews/acme/commits/1111111/")
+    assert set(version) == set(stable) and version["index.html"]["cache"] == IMMUTABLE
+    assert version["css/site.css"]["type"] == "text/css; charset=utf-8"
+
+    # The next change: one page edited, one removed. Only the edited page travels; the first change's copy stays.
+    second_site = _site(
+        tmp_path / "two", {"index.html": b"<p>Ring us</p>", "css/site.css": b"p{}", "logo.png": b"\x89PNG"}
+    )
+    second = publisher.publish(second_site, "acme", THREAD, C2)
+    assert (second.uploaded, second.deleted) == (1, 1)
+    assert set(_keys(s3, f"previews/acme/{THREAD}/")) == {"index.html", "css/site.css", "logo.png"}
+    body = s3.get_object(Bucket=BUCKET, Key=f"previews/acme/{THREAD}/index.html")["Body"].read()  # type: ignore[attr-defined]
+    assert body == b"<p>Ring us</p>"
+    old = s3.get_object(Bucket=BUCKET, Key="previews/acme/commits/1111111/index.html")["Body"].read()  # type: ignore[attr-defined]
+    assert old == b"<p>Call us</p>"
+    assert set(_keys(s3, "previews/acme/commits/1111111/")) == {
+        "index.html",
+        "css/site.css",
+        "logo.png",
+        "contact/index.html",
+    }
+    assert set(_keys(s3, "previews/acme/commits/2222222/")) == {"index.html", "css/site.css", "logo.png"}
+    assert set(_keys(s3, f"previews/acme/{OTHER}/")) == {"index.html"}
+
+    # A retry of the same change sends nothing.
+    again = publisher.publish(second_site, "acme", THREAD, C2)
+    assert (again.uploaded, again.deleted) == (0, 0)
+
+
+def test_without_per_preview_origins_previews_are_paths_and_have_no_version_copy(s3: object, tmp_path: Path) -> None:
+    site = _site(tmp_path / "s", {"index.html": b"hi"})
+    published = S3PreviewPublisher(BUCKET, "https://p.test/previews/", s3_client=s3).publish(site, "beta", THREAD, C1)
+    assert published.url == f"https://p.test/previews/beta/{THREAD}/index.html" and published.version_url == ""
+    assert set(_keys(s3, "previews/beta/")) == {f"{THREAD}/index.html"}
