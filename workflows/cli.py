@@ -291,7 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow", required=True, help="allowed sender addresses, comma-separated")
     p.add_argument("--editor", default="replace", help="replace | command:CMD")
     p.add_argument("--build", default="", help="build command, run in the checkout")
-    p.add_argument("--output", default="dist", help="build output directory")
+    p.add_argument(
+        "--output",
+        default="",
+        help="build output directory (default: the first of dist, build, out, _site, public the build writes)",
+    )
     p.add_argument("--branch", default="main", help="the production branch")
     p.set_defaults(func=cmd_project_add)
 

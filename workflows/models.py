@@ -42,7 +42,7 @@ class Project(Contract):
     defaultBranch: str = "main"
     editor: str = "replace"
     buildCommand: str = ""
-    outputDir: str = "dist"
+    outputDir: str = ""  # "" = the first of dist, build, out, _site, public that the build writes
     # lower-cased sender address -> user id
     senders: dict[str, UserId] = Field(default_factory=dict)
 

@@ -25,7 +25,7 @@ def make_project(
     *,
     editor: str = "replace",
     build_command: str = "",
-    output_dir: str = "dist",
+    output_dir: str = "",
     default_branch: str = "main",
 ) -> Project:
     if not PROJECT_ID_RE.fullmatch(project_id):

@@ -8,13 +8,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from container.worker.attachments import Fetch, prepare_uploads
-from container.worker.build import check_output_dir, run_build
+from container.worker.build import check_output_dir, plan_build, run_build
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
 from container.worker.editors import editor_for
 from container.worker.preview import PreviewPublisher
 from container.worker.workspace import INTERRUPTED_TRAILER, Workspace
 from workflows import replies
 from workflows.errors import (
+    BuildFailedError,
     NothingToChangeError,
     ProjectConfigError,
     PushFailedError,
@@ -27,6 +28,7 @@ from workflows.models import Command, CommandResult, CommandTimings, NormalisedM
 MAX_FILES_LISTED = 50
 MAX_SUMMARY = 500
 SUBJECT_LIMIT = 72
+BUILD_CACHE = ".cache"  # under the workspace root: dependency installs, shared by every checkout there
 
 
 class _Stopwatch:
@@ -151,8 +153,8 @@ def run_command(
     editor = editor_for(project.editor, timeout=editor_timeout)
     check_output_dir(project.outputDir)
     # Only a build's output is disposable and off-limits to edits; without a build the output dir is the
-    # site's own source and must stay editable.
-    exclude = {project.outputDir} if project.buildCommand.strip() else set()
+    # site's own source and must stay editable. (A detected output is kept out by .git/info/exclude.)
+    exclude = {project.outputDir} if project.buildCommand.strip() and project.outputDir.strip() else set()
     workspace = Workspace(
         workspace_root, project.projectId, command.userId, project.repoUrl, project.defaultBranch, identity
     )
@@ -180,10 +182,15 @@ def run_command(
             summary = outcome.summary
         cancel.check()
         with clock.lap("build"):
-            site_dir = run_build(workspace.path, project.buildCommand, project.outputDir, build_timeout, cancel)
+            plan = plan_build(workspace.path, project.buildCommand, project.outputDir)
+            try:
+                built = run_build(workspace.path, plan, build_timeout, cancel, workspace_root / BUILD_CACHE)
+            except BuildFailedError:
+                workspace.push(command.branch)  # the change is committed: a failed build must not strand it
+                raise
         cancel.check()
         with clock.lap("publish"):
-            published = publisher.publish(site_dir, project.projectId, command.threadId, sha)
+            published = publisher.publish(built.path, project.projectId, command.threadId, sha)
             workspace.push(command.branch)
     except CommandCancelledError as stopped:
         if stopped.interruption.abandon:

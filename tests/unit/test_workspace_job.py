@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from container.worker.build import run_build
+from container.worker.build import BuildPlan, run_build
 from container.worker.job import commit_message, run_command
 from container.worker.preview import content_type
 from container.worker.workspace import WIP_MESSAGE, WIP_REF_PREFIX, Workspace
@@ -232,17 +232,22 @@ def test_retry_after_a_failed_push_reuses_the_commit(tmp_path: Path, origin: Pat
 # --- failures ----------------------------------------------------------------------------------------------
 
 
-def test_build_failure_is_reported_with_its_output(tmp_path: Path, origin: Path) -> None:
+def test_build_failure_is_reported_with_its_output_and_publishes_nothing_but_keeps_the_change(
+    tmp_path: Path, origin: Path
+) -> None:
     project = make_project(origin, buildCommand="echo compiling; echo 'error: bad template' >&2; exit 2")
+    publisher = FakePublisher()
     with pytest.raises(BuildFailedError, match="bad template") as failure:
-        run(project, tmp_path / "workspaces", FakePublisher(), 'replace "Call us" with "Ring us"')
+        run(project, tmp_path / "workspaces", publisher, 'replace "Call us" with "Ring us"')
     assert "compiling" in str(failure.value)
-    assert bare_git(origin, "branch", "--list", f"thread-{THREAD}") == ""
+    assert publisher.sites == {}
+    # The edit is committed and pushed: fixing the build (or a follow-up message) starts from it.
+    assert "Ring us" in bare_git(origin, "show", f"thread-{THREAD}:index.html")
 
 
 def test_build_that_creates_no_output_fails(tmp_path: Path) -> None:
     with pytest.raises(BuildFailedError, match="did not create"):
-        run_build(tmp_path, "true", "public", timeout=10)
+        run_build(tmp_path, BuildPlan(command="true", output_dir="public"), timeout=10)
 
 
 def test_output_dir_must_stay_inside_the_checkout(tmp_path: Path) -> None:
@@ -250,7 +255,7 @@ def test_output_dir_must_stay_inside_the_checkout(tmp_path: Path) -> None:
     (tmp_path / "site" / "out").symlink_to(tmp_path)
     for bad in ("../elsewhere", "/etc", "out"):
         with pytest.raises(ProjectConfigError):
-            run_build(tmp_path / "site", "", bad, timeout=10)
+            run_build(tmp_path / "site", BuildPlan(output_dir=bad), timeout=10)
 
 
 def test_without_a_build_the_checkout_is_published_without_git(tmp_path: Path, origin: Path) -> None:
