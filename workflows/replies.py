@@ -90,11 +90,21 @@ class InlineImage(BaseModel):
     data: bytes
 
 
+class MailAttachment(BaseModel):
+    """A file attached for whoever looks after the site's code (a build's log), never shown in the body."""
+
+    model_config = ConfigDict(frozen=True)
+    filename: str
+    content_type: str
+    data: bytes
+
+
 class RenderedReply(BaseModel):
     model_config = ConfigDict(frozen=True)
     text: str
     html: str | None = None
     images: tuple[InlineImage, ...] = ()
+    attachments: tuple[MailAttachment, ...] = ()
 
 
 # --- replies to a change -----------------------------------------------------------------------------------
@@ -115,9 +125,32 @@ def render(facts: ReplyFacts) -> RenderedReply:
             body = _dead_lettered()
             version = ""
         case "failed":
-            body = _failed(facts.failure or FailureFacts())
+            failure = facts.failure or FailureFacts()
+            body = _failed(failure)
             version = ""
+            log = _log_attachment(failure)
+            if log is not None:
+                body.insert(
+                    -1,
+                    f"The end of the {_LOGS[failure.Error][0]}'s output is attached ({log.filename}), for "
+                    "whoever looks after your website's code.",
+                )
+                return RenderedReply(text=_letter(body, _footer(facts.threadId, version)), attachments=(log,))
     return RenderedReply(text=_letter(body, _footer(facts.threadId, version)))
+
+
+# Failures whose output helps whoever maintains the site: (what ran, attachment name).
+_LOGS = {BuildFailedError.__name__: ("build", "build-log.txt"), EditorFailedError.__name__: ("edit", "edit-log.txt")}
+
+
+def _log_attachment(failure: FailureFacts) -> MailAttachment | None:
+    if failure.Error not in _LOGS or not failure.Cause.strip():
+        return None
+    return MailAttachment(
+        filename=_LOGS[failure.Error][1],
+        content_type="text/plain; charset=utf-8",
+        data=(failure.Cause.strip() + "\n").encode("utf-8"),
+    )
 
 
 def _done(result: ResultFacts) -> list[str]:

@@ -8,6 +8,8 @@ answer to the reply finds its thread.
 
 from __future__ import annotations
 
+from email import policy
+from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
@@ -55,17 +57,50 @@ def content(envelope: ReplyEnvelope, rendered: RenderedReply, facts: ReplyFacts)
     }
 
 
+def mime(envelope: ReplyEnvelope, rendered: RenderedReply, facts: ReplyFacts) -> bytes:
+    """The whole message, for replies that carry files: ``multipart/mixed`` around the text (and, when there
+    is one, ``multipart/alternative`` with the HTML and its inline images as ``multipart/related``)."""
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = envelope.fromAddress
+    message["To"] = envelope.to
+    message["Reply-To"] = envelope.replyTo
+    message["Subject"] = envelope.subject
+    message["In-Reply-To"] = envelope.inReplyTo
+    message["References"] = envelope.references
+    message["X-WebOrdinary-Thread"] = facts.threadId
+    message["X-WebOrdinary-Outcome"] = facts.outcome
+    message["Auto-Submitted"] = "auto-replied"
+    message.set_content(rendered.text.replace("\r\n", "\n"), charset="utf-8")
+    if rendered.html is not None:
+        message.add_alternative(rendered.html, subtype="html", charset="utf-8")
+        html_part = next(part for part in message.walk() if part.get_content_type() == "text/html")
+        assert isinstance(html_part, EmailMessage)
+        for image in rendered.images:
+            maintype, subtype = image.content_type.split("/", 1)
+            html_part.add_related(
+                image.data, maintype=maintype, subtype=subtype, cid=f"<{image.content_id}>", filename=image.filename
+            )
+    for attached in rendered.attachments:
+        maintype, subtype = attached.content_type.split(";", 1)[0].split("/", 1)
+        message.add_attachment(attached.data, maintype=maintype, subtype=subtype, filename=attached.filename)
+    return message.as_bytes()
+
+
 def send_reply(sesv2: SESV2Client, request: ReplyRequest, settings: ReplySettings) -> SentReply:
     rendered = render(request.facts)
-    if rendered.images:
-        # Inline images need a raw MIME message (multipart/related); nothing renders one yet.
-        raise NotImplementedError("inline images are not sent yet")
     envelope = request.reply
-    response = sesv2.send_email(
-        FromEmailAddress=envelope.fromAddress,
-        Destination={"ToAddresses": [envelope.to]},
-        ReplyToAddresses=[envelope.replyTo],
-        Content=content(envelope, rendered, request.facts),
-    )
+    if rendered.images or rendered.attachments:
+        response = sesv2.send_email(
+            FromEmailAddress=envelope.fromAddress,
+            Destination={"ToAddresses": [envelope.to]},
+            Content={"Raw": {"Data": mime(envelope, rendered, request.facts)}},
+        )
+    else:
+        response = sesv2.send_email(
+            FromEmailAddress=envelope.fromAddress,
+            Destination={"ToAddresses": [envelope.to]},
+            ReplyToAddresses=[envelope.replyTo],
+            Content=content(envelope, rendered, request.facts),
+        )
     ses_id = response["MessageId"]
     return SentReply(sesMessageId=ses_id, replyMessageId=f"<{ses_id}@{settings.ses_message_id_domain}>")

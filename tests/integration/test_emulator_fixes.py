@@ -81,6 +81,11 @@ PROBE = textwrap.dedent(
         "Headers": [{"Name": "In-Reply-To", "Value": "<x@y>"}]}})
     data = requests.get(ep + "/moto-api/data.json").json()["ses"]
     out["ses_simple"] = {"raw": data.get("RawMessage", []), "stored": json.dumps(data.get("Message", []))}
+    # SESv2 Raw content: stored as sent, without the Message-ID SES assigns.
+    ses.send_email(FromEmailAddress="a@example.test", Destination={"ToAddresses": ["b@example.org"]},
+        Content={"Raw": {"Data": b"From: a@example.test\r\nTo: b@example.org\r\nSubject: r\r\n\r\nbody\r\n"}})
+    raws = requests.get(ep + "/moto-api/data.json").json()["ses"].get("RawMessage", [])
+    out["ses_raw"] = [m.get("raw_data", "") for m in raws]
     # $$.State.EnteredTime: its format, and whether a Retry of the state keeps it.
     rq = sqs.create_queue(QueueName="retry")["QueueUrl"]
     arn = run("entered", {"StartAt": "T", "States": {"T": {"Type": "Task", "TimeoutSeconds": 30,
@@ -170,3 +175,9 @@ def test_p4_lambda_invoke_runs_no_code_without_docker(unpatched: dict) -> None:
     # workflows/local/emulator_fixes.run_lambda_handlers_in_process runs our handlers instead.
     assert unpatched["lambda"]["status"] == "SUCCEEDED"
     assert unpatched["lambda"]["output"]["Payload"] == {"ping": 1}
+
+
+def test_sesv2_raw_send_gets_no_message_id(unpatched: dict) -> None:
+    # emulator_fixes.keep_simple_email_headers gives it SES's <{id}@{domain}>, as AWS does.
+    (raw,) = unpatched["ses_raw"]
+    assert raw.startswith("From: a@example.test") and "message-id" not in raw.lower()

@@ -475,3 +475,31 @@ def test_a_work_queue_made_by_an_earlier_release_is_brought_up_to_date(info: Sta
     assert ready.claimed and ready.queueUrl == old["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=ready.queueUrl, AttributeNames=["VisibilityTimeout"])
     assert attributes["Attributes"]["VisibilityTimeout"] == str(names.WORK_QUEUE_VISIBILITY_SECONDS)
+
+
+def test_a_build_that_fails_pushes_the_change_publishes_nothing_and_attaches_its_log(
+    info: StackInfo, tmp_path: Path
+) -> None:
+    repo = create_demo_repository(tmp_path)
+    (tmp_path / "break").mkdir()
+    clone = git.Repo.clone_from(repo, tmp_path / "break" / "site")
+    (Path(clone.working_tree_dir or "") / "build.py").write_text(
+        "import sys\nprint('vite: cannot resolve /logo.svg')\nsys.exit(1)\n"
+    )
+    clone.index.add(["build.py"])
+    clone.index.commit("A build that fails")
+    clone.remote().push("main")
+    add_project(info, "unbuilt", repo)
+    outcome = deliver(info, "unbuilt@mail.webordinary.test", 'replace "Call us" with "Ring us"')
+    described = finish(outcome.executionArn)
+    assert described["status"] == "FAILED" and described["error"] == "CommandFailedError"
+    evs = events(outcome.threadId)
+    assert evs[-2].type == "CommandFailed" and evs[-2].data["Error"] == "BuildFailedError"
+    (reply,) = replies(info, outcome.threadId)
+    assert reply["attachments"] == ["build-log.txt"] and "could not be rebuilt" in reply["text"]
+    assert "cannot resolve" not in reply["text"]
+    assert reply["messageId"] == evs[-1].data["replyMessageId"]  # answers to it find the thread
+    # The change is on the thread branch all the same, and no preview was published.
+    assert "Ring us" in git.Repo(repo).git.show(f"thread-{outcome.threadId}:src/contact.html")
+    listed = client("s3").list_objects_v2(Bucket=names.PREVIEW_BUCKET.local_name, Prefix="previews/unbuilt/")
+    assert listed.get("KeyCount", 0) == 0

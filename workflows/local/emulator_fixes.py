@@ -7,7 +7,9 @@ deleted. See ../shared/research/moto-matrix.md for the evidence behind each.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -92,7 +94,8 @@ def keep_simple_email_headers(message_id_domain: str) -> None:
     """moto's SESv2 SendEmail with ``Simple`` content stores only source, subject and body: Reply-To, the
     custom ``Headers`` (In-Reply-To, References…) and the Message-ID that SES assigns are all dropped, so the
     local outbox could not show how a reply threads. Store the message as AWS delivers it instead: rendered
-    to MIME with those headers, as a raw message (moto keeps raw messages whole)."""
+    to MIME with those headers, as a raw message (moto keeps raw messages whole). A ``Raw`` message is kept
+    as sent but, as on AWS, with SES's own Message-ID (moto assigns none)."""
     from email.message import EmailMessage
     from email.utils import formatdate
 
@@ -102,6 +105,18 @@ def keep_simple_email_headers(message_id_domain: str) -> None:
 
     def send_email(self: Any) -> str:
         params = json.loads(self.body)
+        raw = params.get("Content", {}).get("Raw")
+        if raw is not None:
+            # A raw message keeps what it says, except that SES gives it its own Message-ID.
+            destination = params.get("Destination", {})
+            recipients = [a for key in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destination.get(key, [])]
+            text = base64.b64decode(raw["Data"]).decode("utf-8")
+            text = re.sub(r"(?im)^Message-ID:.*\r?\n", "", text)
+            sent = self.sesv2_backend.send_raw_email(
+                source=params.get("FromEmailAddress"), destinations=recipients, raw_data=text
+            )
+            sent.raw_data = f"Message-ID: <{sent.id}@{message_id_domain}>\r\n" + text
+            return json.dumps({"MessageId": sent.id})
         simple = params.get("Content", {}).get("Simple")
         if simple is None:
             return str(original(self))

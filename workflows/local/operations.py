@@ -221,6 +221,7 @@ def parse_sent(sent: dict[str, Any]) -> dict[str, Any]:
         "references": str(msg.get("References", "")),
         "replyTo": parseaddr(reply_to)[1],
         "threadId": str(msg.get("X-WebOrdinary-Thread", "")),
+        "attachments": [part.get_filename() or "" for part in msg.iter_attachments()],
     }
 
 
