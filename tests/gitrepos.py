@@ -38,6 +38,7 @@ def seed_origin(bare: Path, files: dict[str, str]) -> Path:
     seed = bare.parent / f"{bare.name}-seed"
     git(bare.parent, "clone", "-q", str(bare), str(seed))
     for relative, text in files.items():
+        (seed / relative).parent.mkdir(parents=True, exist_ok=True)
         (seed / relative).write_text(text)
     git(seed, "checkout", "-q", "-b", "main")
     git(seed, "add", "-A")

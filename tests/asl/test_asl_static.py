@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import example_workflow_substitutions
 from workflows import names
 from workflows.models import ExecutionInput
 
@@ -103,17 +104,7 @@ def test_every_fail_state_says_what_and_why(path: Path) -> None:
 def test_placeholders_are_exactly_the_substitution_map() -> None:
     text = (names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file).read_text()
     used = set(names.PLACEHOLDER_RE.findall(text))
-    subs = names.message_workflow_substitutions(
-        table_names={t.placeholder: "t" for t in names.TABLES},
-        claim_queue_url="q",
-        dead_letter_queue_url="dlq",
-        cluster_arn="c",
-        task_definition_arn="td",
-        subnets=("s1", "s2"),
-        security_group="sg",
-        tuning=names.WorkflowTuning(),
-        reply_function_arn="arn:aws:lambda:us-east-1:123456789012:function:webordinary-reply",
-    )
+    subs = example_workflow_substitutions()
     assert used <= set(subs), used - set(subs)
     unused = set(subs) - used
     assert unused <= {t.placeholder for t in names.TABLES}, unused

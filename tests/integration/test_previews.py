@@ -3,6 +3,7 @@ worker's publisher and served by the embedded stack's preview origin, with every
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 
 from container.worker.preview import S3PreviewPublisher
 from tests.conftest import FIXTURES
-from workflows import names
+from tests.gitrepos import seed_origin
+from workflows import names, projects
 from workflows.aws import client
 from workflows.local import operations
+from workflows.local.demo import demo_email
 from workflows.local.stack import StackInfo
 
 pytestmark = pytest.mark.integration
@@ -27,6 +30,32 @@ def _links(text: str) -> set[str]:
     return {(a or b).strip("'\" ") for a, b in LINK.findall(text)} - {""}
 
 
+def _crawl(url: str) -> dict[str, int]:
+    """Every URL of the preview's own origin reachable from ``url`` through href, src and CSS url(), resolved
+    as a browser resolves them, with its status."""
+    seen: dict[str, int] = {}
+    pending = [url]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        response = operations.fetch_preview(current)
+        seen[current] = response.status_code
+        kind = response.headers.get("Content-Type", "")
+        assert response.status_code != 200 or kind.split(";")[0] in {
+            "text/html",
+            "text/css",
+            "text/javascript",
+            "image/svg+xml",
+        }, (current, kind)
+        if response.status_code == 200 and kind.startswith(("text/html", "text/css")):
+            for link in _links(response.text):
+                target = urljoin(current, link)
+                if urlsplit(target).netloc == urlsplit(url).netloc:  # the site's own links only
+                    pending.append(target)
+    return seen
+
+
 def test_a_generated_site_renders_at_its_own_origin_links_and_all(info: StackInfo, tmp_path: Path) -> None:
     site = tmp_path / "dist"
     shutil.copytree(VITE_DIST, site)
@@ -37,22 +66,8 @@ def test_a_generated_site_renders_at_its_own_origin_links_and_all(info: StackInf
     assert re.fullmatch(r"http://c0ffee1-harbour\.preview\.localhost:\d+/", published.version_url)
     assert operations.fetch_preview(published.version_url + "contact/").status_code == 200
 
-    seen: dict[str, int] = {}
-    pending = [url]
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        response = operations.fetch_preview(current)
-        seen[current] = response.status_code
-        assert response.status_code == 200, current
-        kind = response.headers["Content-Type"]
-        assert kind.split(";")[0] in {"text/html", "text/css", "text/javascript", "image/svg+xml"}, (current, kind)
-        if kind.startswith(("text/html", "text/css")):
-            for link in _links(response.text):
-                target = urljoin(current, link)
-                if urlsplit(target).netloc == urlsplit(url).netloc:  # the site's own links only
-                    pending.append(target)
+    seen = _crawl(url)
+    assert all(status == 200 for status in seen.values()), seen
     paths = {urlsplit(u).path for u in seen}
     # Every kind of root-absolute link the generator wrote resolved inside the preview.
     assert {"/", "/contact/", "/favicon.svg"} <= paths
@@ -67,3 +82,56 @@ def test_a_generated_site_renders_at_its_own_origin_links_and_all(info: StackInf
 def test_a_host_that_names_no_preview_gets_nothing(info: StackInfo) -> None:
     origin = info.previewOrigin.replace("{label}", "nothing-here-at-all")
     assert operations.fetch_preview(origin + "/").status_code == 404
+
+
+NODE_BUILD = """const fs = require("fs");
+const page = (title, body) => `<!doctype html><html><head><title>${title}</title>
+<link rel="stylesheet" href="/assets/site.css"><link rel="icon" href="/favicon.svg"></head>
+<body><nav><a href="/">Home</a> <a href="/contact/">Contact</a></nav>${body}
+<script type="module" src="/assets/site.js"></script></body></html>`;
+fs.mkdirSync("dist/assets", { recursive: true });
+fs.mkdirSync("dist/contact", { recursive: true });
+const pages = [["pages/index.html", "dist/index.html"], ["pages/contact.html", "dist/contact/index.html"]];
+for (const [source, target] of pages) {
+  fs.writeFileSync(target, page("Harbour Bakery", fs.readFileSync(source, "utf8")));
+}
+fs.writeFileSync("dist/assets/site.css", "body{background:url(/assets/crust.svg)}");
+fs.writeFileSync("dist/assets/crust.svg", '<svg xmlns="http://www.w3.org/2000/svg"/>');
+fs.writeFileSync("dist/assets/site.js", "document.body.dataset.ready = 'yes';");
+fs.writeFileSync("dist/favicon.svg", '<svg xmlns="http://www.w3.org/2000/svg"/>');
+"""
+
+
+def _node_site_repository(where: Path) -> Path:
+    bare = where / "node-site.git"
+    seed_origin(
+        bare,
+        {
+            "package.json": json.dumps({"name": "harbour", "private": True, "scripts": {"build": "node build.js"}}),
+            "build.js": NODE_BUILD,
+            "pages/index.html": "<h1>Harbour Bakery</h1><p>Call us on 01234 567890.</p>",
+            "pages/contact.html": "<h1>Contact</h1><p>Call us, or visit 1 Quay Street.</p>",
+            ".gitignore": "dist/\nnode_modules/\n",
+        },
+    )
+    return bare
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="needs npm (Debian: npm) to run the site's build script")
+def test_a_node_site_builds_without_configuration_and_its_preview_resolves_every_asset(
+    info: StackInfo, tmp_path: Path
+) -> None:
+    repo = _node_site_repository(tmp_path)
+    # No build command, no output folder: package.json's build script and the dist/ it writes are found.
+    project = projects.make_project("harbour-node", str(repo), ["owner@example.com"])
+    projects.save_project(client("dynamodb"), names.PROJECTS_TABLE.local_name, project)
+    raw = demo_email("harbour-node@mail.webordinary.test", 'replace "Call us" with "Ring us"', "owner@example.com")
+    outcome = operations.deliver_email(info, raw)
+    described = operations.wait_for_execution(client("stepfunctions"), outcome.executionArn or "", timeout=120)
+    assert described["status"] == "SUCCEEDED", operations.trace(client("stepfunctions"), outcome.executionArn or "")
+    result = json.loads(described["output"])["result"]
+    seen = _crawl(result["versionUrl"])
+    assert all(status == 200 for status in seen.values()), seen
+    paths = {urlsplit(u).path for u in seen}
+    assert {"/", "/contact/", "/assets/site.css", "/assets/crust.svg", "/assets/site.js", "/favicon.svg"} <= paths
+    assert "Ring us" in operations.fetch_preview(result["previewUrl"] + "contact/").text

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.conftest import example_workflow_substitutions
 from workflows import names
 from workflows.eventlog import EventLog, EventStore, InMemoryEventLog
 from workflows.local.stack import create_table
@@ -225,17 +226,7 @@ def test_the_workflow_gets_the_prefixes_it_writes_from_the_module() -> None:
     asl = (names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file).read_text()
     for placeholder in messages_module.ASL_SUBSTITUTIONS:
         assert f"'${{{placeholder}}}{{}}'" in asl, placeholder
-    subs = names.message_workflow_substitutions(
-        table_names={spec.placeholder: spec.local_name for spec in names.TABLES},
-        claim_queue_url="q",
-        dead_letter_queue_url="d",
-        cluster_arn="c",
-        task_definition_arn="t",
-        subnets=("a", "b"),
-        security_group="g",
-        tuning=names.WorkflowTuning(),
-        reply_function_arn="arn:aws:lambda:us-east-1:123456789012:function:webordinary-reply",
-    )
+    subs = example_workflow_substitutions()
     definition = names.substitute(asl, subs)
     assert f"'{messages_module.message_id_key('')}{{}}'" in definition
     assert f"'{messages_module.reply_claim_key('')}{{}}'" in definition
