@@ -296,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="build output directory (default: the first of dist, build, out, _site, public the build writes)",
     )
-    p.add_argument("--branch", default="main", help="the production branch")
+    p.add_argument("--branch", default="", help="the production branch (default: the repository's own default branch)")
     p.set_defaults(func=cmd_project_add)
 
     for name, func, helptext in (

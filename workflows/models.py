@@ -39,7 +39,7 @@ class Project(Contract):
 
     projectId: ProjectId
     repoUrl: str
-    defaultBranch: str = "main"
+    defaultBranch: str = ""  # "" = the branch the repository itself names as its default (its HEAD)
     editor: str = "replace"
     buildCommand: str = ""
     outputDir: str = ""  # "" = the first of dist, build, out, _site, public that the build writes

@@ -26,7 +26,7 @@ def make_project(
     editor: str = "replace",
     build_command: str = "",
     output_dir: str = "",
-    default_branch: str = "main",
+    default_branch: str = "",
 ) -> Project:
     if not PROJECT_ID_RE.fullmatch(project_id):
         raise ValueError(f"project names are 2-40 characters of a-z, 0-9 and '-': {project_id!r}")

@@ -17,6 +17,7 @@ own finished commit (its push failed: that is the instruction done exactly once,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -229,6 +230,9 @@ class Workspace:
             repo.git.fetch("origin", "--prune", kill_after_timeout=NETWORK_TIMEOUT_S)
         except git.GitCommandError as exc:
             raise RepositoryError(f"Could not fetch the site's repository: {_git_error(exc)}") from exc
+        with contextlib.suppress(git.GitCommandError):
+            # origin/HEAD: the remote's own default branch, which may have changed since the clone.
+            repo.git.remote("set-head", "origin", "--auto", kill_after_timeout=NETWORK_TIMEOUT_S)
 
     @staticmethod
     def _discard_output(repo: git.Repo, prefixes: list[str]) -> None:
@@ -238,12 +242,16 @@ class Workspace:
             repo.git.clean("-fdx", "--", spec)
 
     def _start_point(self, repo: git.Repo, branch: str) -> str:
-        """The commit a command on ``branch`` starts from: the branch as pushed, else the default branch."""
-        for ref in (f"refs/remotes/origin/{branch}", f"refs/remotes/origin/{self.default_branch}"):
+        """The commit a command on ``branch`` starts from: the branch as pushed, else the default branch (the
+        configured one, or, when none is configured, the one the remote names as its HEAD)."""
+        default = f"refs/remotes/origin/{self.default_branch}" if self.default_branch else "refs/remotes/origin/HEAD"
+        for ref in (f"refs/remotes/origin/{branch}", default):
             sha = self._resolve(repo, ref)
             if sha is not None:
                 return sha
-        raise RepositoryError(f'The site\'s repository has no "{self.default_branch}" branch to start from.')
+        if self.default_branch:
+            raise RepositoryError(f'The site\'s repository has no "{self.default_branch}" branch to start from.')
+        raise RepositoryError("The site's repository has no default branch to start from.")
 
     def _keep_uncommitted(self, repo: git.Repo) -> None:
         """Commit what is in the worktree (never a stash: stashes are invisible and easily lost) without moving

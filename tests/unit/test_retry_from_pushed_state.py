@@ -34,7 +34,7 @@ from tests.gitrepos import (
     wip_refs,
 )
 from workflows import replies
-from workflows.errors import PushFailedError
+from workflows.errors import PushFailedError, RepositoryError
 from workflows.local.agents import APPEND_LINE
 from workflows.models import Command, CommandResult, NormalisedMessage, Project
 from workflows.threads import branch_for
@@ -347,3 +347,39 @@ def test_an_interrupted_commands_unpushed_wip_is_continued_not_kept_aside(
     assert bare_git(origin, "rev-parse", f"{outcome.commit}^") == wip
     assert pushed(origin).count(LINE) == 2  # the interrupted one's line, and this one's
     assert wip_refs(origin, bare=True) == {}
+
+
+# --- the default branch is the remote's own, unless configured -------------------------------------------------
+
+
+def test_a_new_thread_starts_from_the_branch_the_remote_names_as_default(tmp_path: Path) -> None:
+    bare = tmp_path / "site.git"
+    bare.mkdir()
+    git(bare, "init", "-q", "--bare", "-b", "trunk")
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "-q", str(bare), str(seed))
+    git(seed, "checkout", "-q", "-b", "trunk")
+    (seed / "index.html").write_text("<p>trunk</p>")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "On trunk")
+    git(seed, "push", "-q", "origin", "trunk")
+    git(seed, "checkout", "-q", "-b", "release")
+    (seed / "index.html").write_text("<p>release</p>")
+    git(seed, "commit", "-q", "-am", "On release")
+    git(seed, "push", "-q", "origin", "release")
+
+    workspace = Workspace(tmp_path / "ws", "acme", "alice", str(bare), "", IDENTITY)
+    workspace.prepare("thread-ab3k9x2m")
+    assert (workspace.path / "index.html").read_text() == "<p>trunk</p>"
+    workspace.close()
+
+    # The repository's owner makes another branch the default: the next new thread starts there.
+    git(bare, "--git-dir", str(bare), "symbolic-ref", "HEAD", "refs/heads/release")
+    workspace.prepare("thread-cd5h7j8k")
+    assert (workspace.path / "index.html").read_text() == "<p>release</p>"
+    workspace.close()
+
+    # A configured default branch that the repository lacks is an error in words, not a guess.
+    configured = Workspace(tmp_path / "ws2", "acme", "alice", str(bare), "main", IDENTITY)
+    with pytest.raises(RepositoryError, match='no "main" branch'):
+        configured.prepare("thread-ab3k9x2m")
