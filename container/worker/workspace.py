@@ -230,9 +230,6 @@ class Workspace:
             repo.git.fetch("origin", "--prune", kill_after_timeout=NETWORK_TIMEOUT_S)
         except git.GitCommandError as exc:
             raise RepositoryError(f"Could not fetch the site's repository: {_git_error(exc)}") from exc
-        with contextlib.suppress(git.GitCommandError):
-            # origin/HEAD: the remote's own default branch, which may have changed since the clone.
-            repo.git.remote("set-head", "origin", "--auto", kill_after_timeout=NETWORK_TIMEOUT_S)
 
     @staticmethod
     def _discard_output(repo: git.Repo, prefixes: list[str]) -> None:
@@ -244,11 +241,18 @@ class Workspace:
     def _start_point(self, repo: git.Repo, branch: str) -> str:
         """The commit a command on ``branch`` starts from: the branch as pushed, else the default branch (the
         configured one, or, when none is configured, the one the remote names as its HEAD)."""
+        pushed = self._resolve(repo, f"refs/remotes/origin/{branch}")
+        if pushed is not None:
+            return pushed
+        if not self.default_branch:
+            with contextlib.suppress(git.GitCommandError):
+                # A new thread: ask the remote for its default branch now (it may have changed since the clone;
+                # one round trip, only for a thread's first command).
+                repo.git.remote("set-head", "origin", "--auto", kill_after_timeout=NETWORK_TIMEOUT_S)
         default = f"refs/remotes/origin/{self.default_branch}" if self.default_branch else "refs/remotes/origin/HEAD"
-        for ref in (f"refs/remotes/origin/{branch}", default):
-            sha = self._resolve(repo, ref)
-            if sha is not None:
-                return sha
+        sha = self._resolve(repo, default)
+        if sha is not None:
+            return sha
         if self.default_branch:
             raise RepositoryError(f'The site\'s repository has no "{self.default_branch}" branch to start from.')
         raise RepositoryError("The site's repository has no default branch to start from.")
