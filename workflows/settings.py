@@ -102,6 +102,8 @@ class WorkerSettings(_EnvModel):
     poll_seconds: int = Field(default=20, ge=1, le=20)
     git_author_name: str = "WebOrdinary"
     git_author_email: str = "bot@webordinary.test"
+    # For HTTPS repositories; given to git only (an ECS secret on AWS), never to agents or builds.
+    git_token: str = ""
     exit_when_idle: bool = False
 
     @classmethod
@@ -123,5 +125,6 @@ class WorkerSettings(_EnvModel):
             "poll_seconds": "WEBORDINARY_POLL_SECONDS",
             "git_author_name": "WEBORDINARY_GIT_AUTHOR_NAME",
             "git_author_email": "WEBORDINARY_GIT_AUTHOR_EMAIL",
+            "git_token": "WEBORDINARY_GIT_TOKEN",
             "exit_when_idle": "WEBORDINARY_EXIT_WHEN_IDLE",
         }

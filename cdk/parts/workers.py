@@ -28,7 +28,7 @@ from workflows.settings import WorkerSettings
 
 WORKSPACE_MOUNT = WorkerSettings.model_fields["workspace_root"].default  # "/workspace", also the Dockerfile's
 WORKSPACE_UID = "1000"  # the Dockerfile's `worker` user
-GIT_TOKEN_ENV = "WEBORDINARY_GIT_TOKEN"
+GIT_TOKEN_ENV = WorkerSettings.env_map()["git_token"]
 AGENT_API_KEY_ENV = "ANTHROPIC_API_KEY"
 # ECS sends SIGTERM, then SIGKILL after this: enough to finish a long poll and release ownership.
 STOP_TIMEOUT = Duration.seconds(120)

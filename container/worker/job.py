@@ -139,6 +139,7 @@ def run_command(
     cancel: Cancellation | None = None,
     carried_over: str = "",
     fetch_attachment: Fetch | None = None,
+    git_token: str = "",
 ) -> CommandResult:
     """Run one command. ``cancel`` lets a newer message interrupt it: partial work is committed as a WIP
     commit on the thread's branch and pushed, then WorkerInterruptedError says where it is. ``carried_over``
@@ -156,7 +157,13 @@ def run_command(
     # site's own source and must stay editable. (A detected output is kept out by .git/info/exclude.)
     exclude = {project.outputDir} if project.buildCommand.strip() and project.outputDir.strip() else set()
     workspace = Workspace(
-        workspace_root, project.projectId, command.userId, project.repoUrl, project.defaultBranch, identity
+        workspace_root,
+        project.projectId,
+        command.userId,
+        project.repoUrl,
+        project.defaultBranch,
+        identity,
+        git_token=git_token,
     )
     try:
         with clock.lap("prepare"):

@@ -323,6 +323,7 @@ class Worker:
                         s3_client=self.s3,
                     ),
                     identity=(self.settings.git_author_name, self.settings.git_author_email),
+                    git_token=self.settings.git_token,
                     cancel=self._cancel,
                     carried_over=carried,
                     fetch_attachment=s3_fetcher(self.s3, self.settings.mail_bucket),

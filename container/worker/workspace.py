@@ -17,6 +17,7 @@ own finished commit (its push failed: that is the instruction done exactly once,
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -69,6 +70,7 @@ class Workspace:
         repo_url: str,
         default_branch: str,
         identity: tuple[str, str],
+        git_token: str = "",
     ) -> None:
         # The ids become path segments: only the validated shapes may get that far.
         if not PROJECT_ID_RE.fullmatch(project_id) or not USER_ID_RE.fullmatch(user_id):
@@ -77,6 +79,7 @@ class Workspace:
         self.repo_url = repo_url
         self.default_branch = default_branch
         self.identity = identity
+        self._git_token = git_token
         self._repo: git.Repo | None = None
         #: What the last :meth:`prepare` kept aside.
         self.kept_aside: list[KeptAside] = []
@@ -94,6 +97,20 @@ class Workspace:
             "GIT_AUTHOR_EMAIL": email,
             "GIT_COMMITTER_NAME": name,
             "GIT_COMMITTER_EMAIL": email,
+            **self._credentials(),
+        }
+
+    def _credentials(self) -> dict[str, str]:
+        """The git token, for HTTPS remotes, as an Authorization header in the environment of the worker's own
+        git calls only: never in .git/config or a credential file an agent could read, never in the
+        environment agents and builds get (``sanitised_env`` drops it)."""
+        if not self._git_token or not self.repo_url.lower().startswith("https://"):
+            return {}
+        basic = base64.b64encode(f"x-access-token:{self._git_token}".encode()).decode()
+        return {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
         }
 
     @property

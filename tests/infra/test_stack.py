@@ -243,6 +243,7 @@ WORKER_DEFAULTED = {  # the model's defaults are right on AWS
     "poll_seconds",
     "git_author_name",
     "git_author_email",
+    "git_token",  # an ECS secret, not plain environment (test_the_task_definition_takes_its_credentials...)
 }
 KNOWN_EXTRA = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 

@@ -425,3 +425,45 @@ def test_bad_output_dir_fails_before_any_git_work(tmp_path: Path, origin: Path) 
     with pytest.raises(ProjectConfigError):
         run(make_project(origin, outputDir="../../etc"), root, FakePublisher(), 'replace "Call us" with "Ring us"')
     assert not root.exists()
+
+
+def test_the_git_token_reaches_the_workers_own_git_calls_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import json
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from container.worker.editors import sanitised_env
+
+    workspace = Workspace(tmp_path, "acme", "alice", "https://git.example/acme/site.git", "", IDENTITY, "s3cret")
+    env = workspace.git_env
+    assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader" and "s3cret" not in json.dumps(env)
+    assert base64.b64decode(env["GIT_CONFIG_VALUE_0"].split()[-1]) == b"x-access-token:s3cret"
+    local = Workspace(tmp_path, "acme", "alice", str(tmp_path / "site.git"), "", IDENTITY, "s3cret")
+    assert "GIT_CONFIG_COUNT" not in local.git_env  # nothing to authenticate to
+    monkeypatch.setenv("WEBORDINARY_GIT_TOKEN", "s3cret")
+    assert "s3cret" not in json.dumps(sanitised_env())  # agents and builds never see it
+
+    # git itself sends it: a smart-HTTP server records what the first request carries.
+    seen: list[str] = []
+
+    class Remote(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Remote)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    subprocess.run(
+        ["git", "ls-remote", f"http://127.0.0.1:{server.server_address[1]}/acme/site.git"],
+        env={**sanitised_env(), **env},
+        capture_output=True,
+        timeout=30,
+    )
+    server.server_close()
+    assert seen and seen[0] == env["GIT_CONFIG_VALUE_0"].removeprefix("Authorization: ")
