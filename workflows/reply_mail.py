@@ -37,6 +37,17 @@ class SentReply(BaseModel):
     replyMessageId: str  # the Message-ID header SES gave the mail: <{sesMessageId}@{domain}>
 
 
+def threading_headers(envelope: ReplyEnvelope, facts: ReplyFacts) -> list[tuple[str, str]]:
+    """What every reply carries besides From/To/Reply-To/Subject, whichever way it is sent."""
+    return [
+        ("In-Reply-To", envelope.inReplyTo),
+        ("References", envelope.references),
+        ("X-WebOrdinary-Thread", facts.threadId),
+        ("X-WebOrdinary-Outcome", facts.outcome),
+        ("Auto-Submitted", "auto-replied"),
+    ]
+
+
 def content(envelope: ReplyEnvelope, rendered: RenderedReply, facts: ReplyFacts) -> EmailContentTypeDef:
     """SESv2 ``Content``: the plain text, the HTML part when there is one, and the threading headers."""
     body: BodyTypeDef = {"Text": {"Data": rendered.text, "Charset": "UTF-8"}}
@@ -46,13 +57,7 @@ def content(envelope: ReplyEnvelope, rendered: RenderedReply, facts: ReplyFacts)
         "Simple": {
             "Subject": {"Data": envelope.subject, "Charset": "UTF-8"},
             "Body": body,
-            "Headers": [
-                {"Name": "In-Reply-To", "Value": envelope.inReplyTo},
-                {"Name": "References", "Value": envelope.references},
-                {"Name": "X-WebOrdinary-Thread", "Value": facts.threadId},
-                {"Name": "X-WebOrdinary-Outcome", "Value": facts.outcome},
-                {"Name": "Auto-Submitted", "Value": "auto-replied"},
-            ],
+            "Headers": [{"Name": name, "Value": value} for name, value in threading_headers(envelope, facts)],
         }
     }
 
@@ -65,11 +70,8 @@ def mime(envelope: ReplyEnvelope, rendered: RenderedReply, facts: ReplyFacts) ->
     message["To"] = envelope.to
     message["Reply-To"] = envelope.replyTo
     message["Subject"] = envelope.subject
-    message["In-Reply-To"] = envelope.inReplyTo
-    message["References"] = envelope.references
-    message["X-WebOrdinary-Thread"] = facts.threadId
-    message["X-WebOrdinary-Outcome"] = facts.outcome
-    message["Auto-Submitted"] = "auto-replied"
+    for name, value in threading_headers(envelope, facts):
+        message[name] = value
     message.set_content(rendered.text.replace("\r\n", "\n"), charset="utf-8")
     if rendered.html is not None:
         message.add_alternative(rendered.html, subtype="html", charset="utf-8")

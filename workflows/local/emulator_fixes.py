@@ -90,56 +90,56 @@ def freeze_ecs_task_status(endpoint: str) -> None:
     ).raise_for_status()
 
 
+def _simple_as_mime(params: dict[str, Any], simple: dict[str, Any]) -> str:
+    """SESv2 ``Simple`` content as the MIME message SES would deliver (Message-ID still to be assigned)."""
+    from email.message import EmailMessage
+    from email.utils import formatdate
+
+    msg = EmailMessage()
+    msg["From"] = params.get("FromEmailAddress", "")
+    destination = params.get("Destination", {})
+    for header, key in (("To", "ToAddresses"), ("Cc", "CcAddresses")):
+        if destination.get(key):
+            msg[header] = ", ".join(destination[key])
+    if params.get("ReplyToAddresses"):
+        msg["Reply-To"] = ", ".join(params["ReplyToAddresses"])
+    msg["Subject"] = simple.get("Subject", {}).get("Data", "")
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = "<PENDING>"
+    for header in simple.get("Headers", []):
+        msg[header["Name"]] = header["Value"]
+    body = simple.get("Body", {})
+    msg.set_content(body.get("Text", {}).get("Data", ""), charset="utf-8")
+    if "Html" in body:
+        msg.add_alternative(body["Html"]["Data"], subtype="html", charset="utf-8")
+    return msg.as_string()
+
+
 def keep_simple_email_headers(message_id_domain: str) -> None:
     """moto's SESv2 SendEmail with ``Simple`` content stores only source, subject and body: Reply-To, the
     custom ``Headers`` (In-Reply-To, References…) and the Message-ID that SES assigns are all dropped, so the
     local outbox could not show how a reply threads. Store the message as AWS delivers it instead: rendered
     to MIME with those headers, as a raw message (moto keeps raw messages whole). A ``Raw`` message is kept
     as sent but, as on AWS, with SES's own Message-ID (moto assigns none)."""
-    from email.message import EmailMessage
-    from email.utils import formatdate
-
     from moto.sesv2.responses import SESV2Response
 
     original = SESV2Response.send_email
 
     def send_email(self: Any) -> str:
         params = json.loads(self.body)
-        raw = params.get("Content", {}).get("Raw")
-        if raw is not None:
-            # A raw message keeps what it says, except that SES gives it its own Message-ID.
-            destination = params.get("Destination", {})
-            recipients = [a for key in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destination.get(key, [])]
-            text = base64.b64decode(raw["Data"]).decode("utf-8")
-            text = re.sub(r"(?im)^Message-ID:.*\r?\n", "", text)
-            sent = self.sesv2_backend.send_raw_email(
-                source=params.get("FromEmailAddress"), destinations=recipients, raw_data=text
-            )
-            sent.raw_data = f"Message-ID: <{sent.id}@{message_id_domain}>\r\n" + text
-            return json.dumps({"MessageId": sent.id})
-        simple = params.get("Content", {}).get("Simple")
-        if simple is None:
-            return str(original(self))
-        msg = EmailMessage()
-        msg["From"] = params.get("FromEmailAddress", "")
+        content = params.get("Content", {})
         destination = params.get("Destination", {})
-        for header, key in (("To", "ToAddresses"), ("Cc", "CcAddresses")):
-            if destination.get(key):
-                msg[header] = ", ".join(destination[key])
-        if params.get("ReplyToAddresses"):
-            msg["Reply-To"] = ", ".join(params["ReplyToAddresses"])
-        msg["Subject"] = simple.get("Subject", {}).get("Data", "")
-        msg["Date"] = formatdate(usegmt=True)
-        msg["Message-ID"] = "<PENDING>"
-        for header in simple.get("Headers", []):
-            msg[header["Name"]] = header["Value"]
-        body = simple.get("Body", {})
-        msg.set_content(body.get("Text", {}).get("Data", ""), charset="utf-8")
-        if "Html" in body:
-            msg.add_alternative(body["Html"]["Data"], subtype="html", charset="utf-8")
+        if "Raw" in content:
+            # A raw message keeps what it says, except that SES gives it its own Message-ID.
+            text = base64.b64decode(content["Raw"]["Data"]).decode("utf-8")
+            text = "Message-ID: <PENDING>\r\n" + re.sub(r"(?im)^Message-ID:.*\r?\n", "", text)
+        elif "Simple" in content:
+            text = _simple_as_mime(params, content["Simple"])
+        else:
+            return str(original(self))
         recipients = [a for key in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destination.get(key, [])]
         sent = self.sesv2_backend.send_raw_email(
-            source=params.get("FromEmailAddress"), destinations=recipients, raw_data=msg.as_string()
+            source=params.get("FromEmailAddress"), destinations=recipients, raw_data=text
         )
         sent.raw_data = sent.raw_data.replace("<PENDING>", f"<{sent.id}@{message_id_domain}>", 1)
         return json.dumps({"MessageId": sent.id})

@@ -105,13 +105,8 @@ class StackInfo(BaseModel):
 
     def apply(self) -> None:
         """Make this process's AWS clients talk to the stack (for the CLI and in-process tests)."""
-        from workflows.aws import reset_clients
 
-        env = self.inbound_env()
-        if any(os.environ.get(name) != value for name, value in env.items()):
-            # Only when something changed: a client costs ~0.3 s to build, and every delivery applies this.
-            os.environ.update(env)
-            reset_clients()
+        _use_environment(self.inbound_env())
 
     @classmethod
     def load(cls, state_dir: Path) -> StackInfo:
@@ -130,6 +125,16 @@ class StackInfo(BaseModel):
 
 class StackNotRunningError(RuntimeError):
     pass
+
+
+def _use_environment(env: dict[str, str]) -> None:
+    """Point this process's AWS clients at the stack. The cached clients are rebuilt only when something
+    changed: a client costs ~0.3 s to build, and every delivery (and every in-process Lambda) applies this."""
+    from workflows.aws import reset_clients
+
+    if any(os.environ.get(name) != value for name, value in env.items()):
+        os.environ.update(env)
+        reset_clients()
 
 
 def _table_env() -> dict[str, str]:
@@ -208,13 +213,9 @@ class EmbeddedStack:
         """The functions the workflow invokes run in this process, on moto's request threads, with the
         environment CDK gives them (the same values for every invocation, so setting them is idempotent)."""
         from lambdas.reply.handler import handler as reply_handler
-        from workflows.aws import reset_clients
         from workflows.local.operations import HandlerStdout, LocalLambdaContext, capture_handler_logs
 
-        env = info.reply_env()
-        if any(os.environ.get(name) != value for name, value in env.items()):
-            os.environ.update(env)
-            reset_clients()
+        _use_environment(info.reply_env())
         log_path = Path(info.stateDir) / "logs" / "reply.log"
         capture_handler_logs("webordinary-reply", log_path)
 

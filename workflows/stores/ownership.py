@@ -9,6 +9,7 @@ worker's task stops.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -69,7 +70,7 @@ def _row(item: dict[str, Any]) -> OwnershipRow:
 
 
 class DynamoOwnership:
-    def __init__(self, dynamodb: DynamoDBClient | Any, table: str, clock: Any = time.time) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, clock: Callable[[], float] = time.time) -> None:
         self._ddb = dynamodb
         self._table = table
         self._clock = clock
@@ -169,7 +170,7 @@ class DynamoOwnership:
 class InMemoryOwnership:
     """The fake: the same contract, in a dict."""
 
-    def __init__(self, clock: Any = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.rows: dict[str, OwnershipRow] = {}
         self._clock = clock
 
