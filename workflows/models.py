@@ -172,6 +172,13 @@ class KeptAside(Contract):
     pushed: bool = False
 
 
+class BranchBehind(Contract):
+    """The default branch has ``commits`` the thread's branch lacks, and they do not merge cleanly."""
+
+    commits: int
+    conflicts: list[str] = []
+
+
 class CommandResult(Contract):
     """SendTaskSuccess output. Small on purpose: the reply is composed from it in the ASL."""
 
@@ -186,6 +193,8 @@ class CommandResult(Contract):
     # What earlier, unfinished runs left in the checkout, kept aside before this command started.
     keptAside: list[KeptAside] = []
     versionUrl: str = ""  # this change's own preview, never overwritten (empty where previews are paths)
+    # The live site's newer changes this branch could not take (they conflict); None when it is up to date.
+    behindDefault: BranchBehind | None = None
 
 
 class IntakeOutcome(Contract):

@@ -40,6 +40,13 @@ class _Facts(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class BehindFacts(_Facts):
+    """The live site has newer changes the conversation's copy could not take (``BranchBehind``)."""
+
+    commits: int = 0
+    conflicts: list[str] = Field(default_factory=list)
+
+
 class ResultFacts(_Facts):
     """What the worker reported for a finished command (``CommandResult``, as the workflow holds it)."""
 
@@ -49,6 +56,7 @@ class ResultFacts(_Facts):
     commit: str = ""
     filesChanged: list[str] = Field(default_factory=list)
     kind: Literal["changed", "stopped"] = "changed"
+    behindDefault: BehindFacts | None = None
 
 
 class FailureFacts(_Facts):
@@ -166,11 +174,24 @@ def _done(result: ResultFacts) -> list[str]:
         more = len(result.filesChanged) - len(shown)
         listed = CRLF.join(f"  - {name}" for name in shown) + (f"{CRLF}  and {more} more" if more > 0 else "")
         paragraphs.append(f"Files changed:{CRLF}{listed}")
+    if result.behindDefault is not None:
+        paragraphs.append(_behind(result.behindDefault))
     paragraphs.append(
         "Nothing is live yet: this is a preview. To change something else, reply to this email; "
         "to stop a change that is still running, reply STOP."
     )
     return paragraphs
+
+
+def _behind(behind: BehindFacts) -> str:
+    changes = "a newer change" if behind.commits == 1 else f"{behind.commits} newer changes"
+    files = ", ".join(behind.conflicts[:5]) + (" and others" if len(behind.conflicts) > 5 else "")
+    where = f" ({files})" if files else ""
+    return (
+        f"Your live website has {changes} that this conversation's copy could not take in, because they change "
+        f"the same parts of the same files{where}. We did not choose between the two versions, so this preview "
+        "does not include them. Whoever looks after your website's code can bring them together."
+    )
 
 
 def _stopped(result: ResultFacts) -> list[str]:

@@ -12,7 +12,7 @@ from container.worker.build import check_output_dir, plan_build, run_build
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
 from container.worker.editors import editor_for
 from container.worker.preview import PreviewPublisher
-from container.worker.workspace import INTERRUPTED_TRAILER, Workspace
+from container.worker.workspace import INTERRUPTED_TRAILER, PUSH_ATTEMPTS, Workspace
 from workflows import replies
 from workflows.errors import (
     BuildFailedError,
@@ -187,18 +187,23 @@ def run_command(
                     commit_message(message.instruction, command.threadId, command.messageId), exclude
                 )
             summary = outcome.summary
-        cancel.check()
-        with clock.lap("build"):
-            plan = plan_build(workspace.path, project.buildCommand, project.outputDir)
-            try:
-                built = run_build(workspace.path, plan, build_timeout, cancel, workspace_root / BUILD_CACHE)
-            except BuildFailedError:
-                workspace.push(command.branch)  # the change is committed: a failed build must not strand it
-                raise
-        cancel.check()
-        with clock.lap("publish"):
-            published = publisher.publish(built.path, project.projectId, command.threadId, sha)
-            workspace.push(command.branch)
+        plan = plan_build(workspace.path, project.buildCommand, project.outputDir)
+        for _ in range(PUSH_ATTEMPTS):  # bounded: a remote that keeps moving gets the last merge's preview
+            cancel.check()
+            with clock.lap("build"):
+                try:
+                    built = run_build(workspace.path, plan, build_timeout, cancel, workspace_root / BUILD_CACHE)
+                except BuildFailedError:
+                    workspace.push(command.branch)  # the change is committed: a failed build must not strand it
+                    raise
+            cancel.check()
+            with clock.lap("publish"):
+                published = publisher.publish(built.path, project.projectId, command.threadId, sha)
+                merged = workspace.push(command.branch)
+            if not merged:
+                break
+            # The branch had moved on the remote: the preview must show what was pushed, merge and all.
+            sha = workspace.head()
     except CommandCancelledError as stopped:
         if stopped.interruption.abandon:
             raise WorkerAbandonedError(str(stopped)) from None
@@ -214,4 +219,5 @@ def run_command(
         summary=_bounded(summary, MAX_SUMMARY),
         timings=clock.timings(),
         keptAside=workspace.kept_aside,
+        behindDefault=workspace.behind,
     )

@@ -13,6 +13,12 @@ idempotent, and an instruction run over its own half-done edit finds nothing to 
 Two kinds of unpushed commit are built on instead of kept aside: an *interrupted* command's WIP commit (the
 graceful path: its instruction is carried into the next command, which continues its work), and the command's
 own finished commit (its push failed: that is the instruction done exactly once, and the retry publishes it).
+
+Before the command, the branch takes the default branch's newer commits (the live site moved on) when they
+merge cleanly; when they do not, nothing is resolved by picking a side: the merge is abandoned, the command runs
+on the branch as it was, and :attr:`Workspace.behind` says how far behind it is and which files conflict. A push
+the remote rejects (the branch moved there) fetches, merges the remote's commits when they merge cleanly, and
+tries again; it never forces. Both merges are commits of our own, marked with the ``Brings-In`` trailer.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import git
 from container.worker.editors import is_excluded, normalise_excluded
 from workflows import replies
 from workflows.errors import NothingToChangeError, PushFailedError, RepositoryError
-from workflows.models import PROJECT_ID_RE, USER_ID_RE, KeptAside, LeftoverKind
+from workflows.models import PROJECT_ID_RE, USER_ID_RE, BranchBehind, KeptAside, LeftoverKind
 
 log = logging.getLogger("webordinary.worker.workspace")
 
@@ -40,6 +46,11 @@ WIP_MESSAGE = "WIP: recovered uncommitted work"
 WIP_REF_PREFIX = "refs/webordinary/wip"
 # The trailer that marks an interrupted command's WIP commit (job.wip_message writes it; prepare builds on it).
 INTERRUPTED_TRAILER = "Interrupted-By"
+# The trailer of our own merge commits (the default branch's news, or the remote's after a rejected push).
+BRINGS_IN_TRAILER = "Brings-In"
+# A rejected push is fetched, merged and tried again this many times in all before the command fails.
+PUSH_ATTEMPTS = 3
+_REJECTED = ("non-fast-forward", "fetch first", "stale info")  # the branch moved on the remote
 # Keeping leftovers on the remote is a courtesy, not a step a command should wait long for.
 WIP_PUSH_TIMEOUT_S = 60.0
 # Network operations get a hard limit so a hung remote cannot hold the worker forever.
@@ -83,6 +94,8 @@ class Workspace:
         self._repo: git.Repo | None = None
         #: What the last :meth:`prepare` kept aside.
         self.kept_aside: list[KeptAside] = []
+        #: Set by :meth:`prepare` when the default branch's newer commits could not be merged into the branch.
+        self.behind: BranchBehind | None = None
 
     # --- environment --------------------------------------------------------------------------------------
 
@@ -137,6 +150,7 @@ class Workspace:
         self._check_branch_name(branch)
         self.close()
         self.kept_aside = []
+        self.behind = None
         repo = self._open_or_clone()
         self._repo = repo
         self._configure(repo)
@@ -152,6 +166,7 @@ class Workspace:
         repo.git.checkout("-f", "--no-track", "-B", branch, base, "--")
         repo.git.clean("-fd")
         self._push_kept_aside(repo)
+        self.behind = self._take_default(repo, message_id)
         return repo
 
     def _check_branch_name(self, branch: str) -> None:
@@ -266,13 +281,43 @@ class Workspace:
                 # A new thread: ask the remote for its default branch now (it may have changed since the clone;
                 # one round trip, only for a thread's first command).
                 repo.git.remote("set-head", "origin", "--auto", kill_after_timeout=NETWORK_TIMEOUT_S)
-        default = f"refs/remotes/origin/{self.default_branch}" if self.default_branch else "refs/remotes/origin/HEAD"
-        sha = self._resolve(repo, default)
+        sha = self._resolve(repo, self._default_ref())
         if sha is not None:
             return sha
         if self.default_branch:
             raise RepositoryError(f'The site\'s repository has no "{self.default_branch}" branch to start from.')
         raise RepositoryError("The site's repository has no default branch to start from.")
+
+    def _default_ref(self) -> str:
+        return f"refs/remotes/origin/{self.default_branch}" if self.default_branch else "refs/remotes/origin/HEAD"
+
+    def _take_default(self, repo: git.Repo, message_id: str) -> BranchBehind | None:
+        """Merge the default branch's commits the branch lacks, when they merge cleanly; else abandon the merge
+        and say how far behind the branch is and where they conflict."""
+        default = self._resolve(repo, self._default_ref())
+        if default is None or self._is_ancestor(repo, default, "HEAD"):
+            return None
+        if message_id and _made_for(repo.head.commit, message_id):
+            return None  # a retry of a finished command publishes exactly that commit, nothing mixed in
+        name = self.default_branch or repo.git.rev_parse("--abbrev-ref", "refs/remotes/origin/HEAD").split("/", 1)[-1]
+        conflicts = self._merge(repo, default, f"Bring in the latest of {name}", f"origin/{name}")
+        if conflicts is None:
+            return None
+        return BranchBehind(commits=int(repo.git.rev_list("--count", f"HEAD..{default}")), conflicts=conflicts)
+
+    @staticmethod
+    def _merge(repo: git.Repo, commit: str, subject: str, brings_in: str) -> list[str] | None:
+        """Merge ``commit`` into HEAD (fast-forward when HEAD has nothing of its own, else a merge commit of ours).
+        None when merged; else the merge is abandoned, the worktree is as it was, and the conflicting files are
+        returned (empty when git refused for another reason)."""
+        try:
+            repo.git.merge("--no-edit", "--no-verify", "-m", f"{subject}\n\n{BRINGS_IN_TRAILER}: {brings_in}", commit)
+        except git.GitCommandError:
+            conflicts = sorted(p for p in repo.git.diff("--name-only", "--diff-filter=U", "-z").split("\0") if p)
+            with contextlib.suppress(git.GitCommandError):
+                repo.git.merge("--abort")
+            return conflicts
+        return None
 
     def _keep_uncommitted(self, repo: git.Repo) -> None:
         """Commit what is in the worktree (never a stash: stashes are invisible and easily lost) without moving
@@ -303,9 +348,10 @@ class Workspace:
 
     @staticmethod
     def _continues(repo: git.Repo, start: str, local: str, message_id: str) -> bool:
-        commits = list(repo.iter_commits(f"{start}..{local}"))  # newest first
+        # Newest first, our own merges seen as one step (the commits they brought in are pushed elsewhere).
+        commits = list(repo.iter_commits(f"{start}..{local}", first_parent=True))
         for position, commit in enumerate(commits):
-            if _has_trailer(commit, INTERRUPTED_TRAILER):
+            if _has_trailer(commit, INTERRUPTED_TRAILER) or _has_trailer(commit, BRINGS_IN_TRAILER):
                 continue
             if position == 0 and message_id and _made_for(commit, message_id):
                 continue
@@ -377,13 +423,38 @@ class Workspace:
     def _staged(repo: git.Repo) -> list[str]:
         return [path for path in repo.git.diff("--cached", "--name-only", "-z").split("\0") if path]
 
-    def push(self, branch: str) -> None:
-        try:
-            self.repo.git.push(
-                "origin", f"refs/heads/{branch}:refs/heads/{branch}", kill_after_timeout=NETWORK_TIMEOUT_S
-            )
-        except git.GitCommandError as exc:
-            raise PushFailedError(f"Could not push {branch}: {_git_error(exc)}") from exc
+    def push(self, branch: str) -> bool:
+        """Push ``branch``; when the remote rejects it because the branch moved there, fetch, merge what it has
+        (only if that merges cleanly) and try again. Never forces. True when HEAD changed (a merge was made)."""
+        repo = self.repo
+        merged = False
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                repo.git.push(
+                    "origin", f"refs/heads/{branch}:refs/heads/{branch}", kill_after_timeout=NETWORK_TIMEOUT_S
+                )
+                return merged
+            except git.GitCommandError as exc:
+                error = _git_error(exc)
+                if attempt == PUSH_ATTEMPTS or not any(mark in error for mark in _REJECTED):
+                    raise PushFailedError(f"Could not push {branch}: {error}") from exc
+            try:
+                repo.git.fetch(
+                    "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}", kill_after_timeout=NETWORK_TIMEOUT_S
+                )
+            except git.GitCommandError as exc:
+                raise PushFailedError(f"Could not fetch {branch} after a rejected push: {_git_error(exc)}") from exc
+            theirs = self._resolve(repo, f"refs/remotes/origin/{branch}")
+            if theirs is None or self._is_ancestor(repo, theirs, "HEAD"):
+                continue  # the remote branch went away or was already in ours: try again as is
+            conflicts = self._merge(repo, theirs, "Bring in what was pushed meanwhile", f"origin/{branch}")
+            if conflicts is not None:
+                raise PushFailedError(
+                    f"Could not push {branch}: it moved on the remote and does not merge cleanly "
+                    f"({', '.join(conflicts) or 'git refused the merge'})."
+                )
+            merged = True
+        raise PushFailedError(f"Could not push {branch}.")  # unreachable: the last attempt raises or returns
 
     def head(self) -> str:
         return self.repo.head.commit.hexsha
@@ -397,11 +468,14 @@ class Workspace:
         repo = self.repo
         if not repo.head.is_valid():
             return None
-        commit = repo.head.commit
+        head = commit = repo.head.commit
+        # Our own merges on top (a rejected push brought in the remote's commits) are part of the finished work.
+        while _has_trailer(commit, BRINGS_IN_TRAILER) and commit.parents:
+            commit = commit.parents[0]
         if not _made_for(commit, message_id):
             return None
-        files = repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", "--root", "HEAD")
-        return commit.hexsha, [p for p in files.split("\0") if p]
+        files = repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", "--root", commit.hexsha)
+        return head.hexsha, [p for p in files.split("\0") if p]
 
 
 def _trailers(commit: git.Commit) -> str:
