@@ -64,6 +64,7 @@ class FakePublisher:
 
     def __init__(self) -> None:
         self.sites: dict[str, dict[str, bytes]] = {}
+        self.screenshots: dict[str, bytes] = {}
 
     def publish(self, site_dir: Path, project_id: str, thread_id: str, commit: str) -> PublishedPreview:
         self.sites[thread_id] = {relative: path.read_bytes() for relative, path in site_files(site_dir)}
@@ -72,6 +73,9 @@ class FakePublisher:
             url=f"https://{thread_id}-{project_id}.preview.test/",
             version_url=f"https://{commit[:7]}-{project_id}.preview.test/",
         )
+
+    def store_screenshot(self, key: str, png: bytes) -> None:
+        self.screenshots[key] = png
 
 
 def checkout_of(root: Path, project_id: str = "acme", user_id: str = "alice") -> Path:

@@ -156,6 +156,7 @@ class CommandTimings(Contract):
     editMs: int = 0
     buildMs: int = 0
     publishMs: int = 0
+    screenshotMs: int = 0
     totalMs: int = 0
 
 
@@ -179,6 +180,14 @@ class BranchBehind(Contract):
     conflicts: list[str] = []
 
 
+class Screenshot(Contract):
+    """A picture of one page the change touched: where it is on the site, and its PNG's key in the preview
+    bucket (the reply fetches it; payloads stay small)."""
+
+    page: str
+    key: str
+
+
 class CommandResult(Contract):
     """SendTaskSuccess output. Small on purpose: the reply is composed from it in the ASL."""
 
@@ -195,6 +204,8 @@ class CommandResult(Contract):
     versionUrl: str = ""  # this change's own preview, never overwritten (empty where previews are paths)
     # The live site's newer changes this branch could not take (they conflict); None when it is up to date.
     behindDefault: BranchBehind | None = None
+    screenshots: list[Screenshot] = []
+    screenshotNote: str = ""  # why there is no picture, in words for the owner ("" when there are pictures)
 
 
 class IntakeOutcome(Contract):

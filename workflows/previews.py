@@ -20,7 +20,7 @@ import re
 from urllib.parse import unquote
 
 from workflows.models import PROJECT_ID_RE
-from workflows.names import PREVIEW_PREFIX
+from workflows.names import PREVIEW_PREFIX, SCREENSHOT_PREFIX
 from workflows.threads import THREAD_ID_RE
 
 COMMIT_LABEL_LENGTH = 7
@@ -40,6 +40,12 @@ def commit_prefix(project_id: str, commit: str) -> str:
     if not PROJECT_ID_RE.fullmatch(project_id) or not _COMMIT_LABEL_RE.fullmatch(short):
         raise ValueError(f"invalid preview location {project_id!r}/{commit!r}")
     return f"{PREVIEW_PREFIX}{project_id}/commits/{short}/"
+
+
+def screenshot_key(project_id: str, commit: str, index: int) -> str:
+    """Where the ``index``-th picture of a change is kept (not under a preview: pictures are not site files)."""
+    commit_prefix(project_id, commit)  # validates
+    return f"{SCREENSHOT_PREFIX}{project_id}/{commit[:COMMIT_LABEL_LENGTH].lower()}/{index}.png"
 
 
 def thread_label(project_id: str, thread_id: str) -> str:

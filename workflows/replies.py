@@ -12,8 +12,11 @@ moving anywhere else.
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Mapping
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +50,11 @@ class BehindFacts(_Facts):
     conflicts: list[str] = Field(default_factory=list)
 
 
+class ScreenshotFacts(_Facts):
+    page: str  # "/", "/contact/"
+    key: str  # the PNG in the preview bucket (the sender fetches it)
+
+
 class ResultFacts(_Facts):
     """What the worker reported for a finished command (``CommandResult``, as the workflow holds it)."""
 
@@ -57,6 +65,8 @@ class ResultFacts(_Facts):
     filesChanged: list[str] = Field(default_factory=list)
     kind: Literal["changed", "stopped"] = "changed"
     behindDefault: BehindFacts | None = None
+    screenshots: list[ScreenshotFacts] = Field(default_factory=list)
+    screenshotNote: str = ""
 
 
 class FailureFacts(_Facts):
@@ -118,11 +128,20 @@ class RenderedReply(BaseModel):
 # --- replies to a change -----------------------------------------------------------------------------------
 
 
-def render(facts: ReplyFacts) -> RenderedReply:
+def render(facts: ReplyFacts, pictures: Mapping[str, bytes] | None = None) -> RenderedReply:
+    """The reply's words. ``pictures``: the screenshots' PNGs by key, as the sender fetched them (a picture
+    that could not be fetched is told as missing, never fails the reply)."""
     match facts.outcome:
         case "done":
-            body = _done(facts.result or ResultFacts())
-            version = (facts.result or ResultFacts()).commit
+            result = facts.result or ResultFacts()
+            images, note = _pictures(result, pictures or {})
+            body = _done(result, pictured=len(images), no_picture=note)
+            footer = _footer(facts.threadId, result.commit)
+            return RenderedReply(
+                text=_letter(body, footer),
+                html=_done_html(result, images, note, footer),
+                images=tuple(image for image, _ in images),
+            )
         case "stopped":
             body = _stopped(facts.result or ResultFacts())
             version = ""
@@ -161,8 +180,42 @@ def _log_attachment(failure: FailureFacts) -> MailAttachment | None:
     )
 
 
-def _done(result: ResultFacts) -> list[str]:
+def _pictures(result: ResultFacts, pictures: Mapping[str, bytes]) -> tuple[list[tuple[InlineImage, str]], str]:
+    """(inline image, page) for each screenshot the sender could fetch; else why there is none."""
+    images = [
+        (
+            InlineImage(
+                content_id=f"screenshot-{index}@webordinary",
+                filename=f"{_slug(shot.page)}.png",
+                content_type="image/png",
+                data=pictures[shot.key],
+            ),
+            shot.page,
+        )
+        for index, shot in enumerate(result.screenshots, 1)
+        if shot.key in pictures
+    ]
+    if images:
+        return images, ""
+    if result.screenshots:
+        return [], "the picture could not be found"
+    return [], result.screenshotNote
+
+
+def _slug(page: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", page.lower()).strip("-") or "home"
+
+
+def _done(result: ResultFacts, pictured: int = 0, no_picture: str = "") -> list[str]:
     paragraphs = ["Your change is ready to look at.", _sentence(result.summary)]
+    if pictured:
+        paragraphs.append(
+            "A picture of the changed page is in this email."
+            if pictured == 1
+            else "Pictures of the changed pages are in this email."
+        )
+    elif no_picture:
+        paragraphs.append(f"There is no picture this time: {_sentence(no_picture).rstrip('.')}.")
     if result.versionUrl:
         paragraphs.append(f"See it here: {result.versionUrl}")
         if result.previewUrl:
@@ -191,6 +244,64 @@ def _behind(behind: BehindFacts) -> str:
         f"Your live website has {changes} that this conversation's copy could not take in, because they change "
         f"the same parts of the same files{where}. We did not choose between the two versions, so this preview "
         "does not include them. Whoever looks after your website's code can bring them together."
+    )
+
+
+def _link(url: str, page: str = "/") -> str | None:
+    """A link into our own preview (the worker made ``url``); None for anything else."""
+    if not re.match(r"^https?://[^\s\"'<>]+$", url):
+        return None
+    return url.rstrip("/") + quote(page if page.startswith("/") else f"/{page}", safe="/.-_~")
+
+
+def _done_html(result: ResultFacts, images: list[tuple[InlineImage, str]], no_picture: str, footer: str) -> str:
+    """The HTML part: the same facts as the text, with the pictures inline and the pages as links. Nothing
+    from the agent's words becomes markup: they are escaped, and links point only at our preview."""
+    e = html.escape
+    base = result.versionUrl or result.previewUrl
+    parts = ["<p>Hello,</p>", "<p><strong>Your change is ready to look at.</strong></p>"]
+    summary = _sentence(result.summary)
+    if summary:
+        parts.append("<p>" + "<br>".join(e(line) for line in summary.splitlines()) + "</p>")
+    for image, page in images:
+        picture = (
+            f'<img src="cid:{e(image.content_id)}" alt="{e("Your page " + page + " after the change")}" '
+            'width="640" style="max-width:100%;border:1px solid #ddd">'
+        )
+        target = _link(base, page)
+        parts.append(f'<p><a href="{e(target)}">{picture}</a></p>' if target else f"<p>{picture}</p>")
+    if not images and no_picture:
+        parts.append(f"<p>There is no picture this time: {e(_sentence(no_picture).rstrip('.'))}.</p>")
+    links = []
+    for _, page in images:
+        target = _link(base, page)
+        if target:
+            links.append(f'<li><a href="{e(target)}">{e(page)}</a></li>')
+    if links:
+        parts.append("<p>Pages changed:</p><ul>" + "".join(links) + "</ul>")
+    version, latest = _link(result.versionUrl), _link(result.previewUrl)
+    if version:
+        parts.append(f'<p><a href="{e(version)}">See your change</a></p>')
+        if latest:
+            parts.append(
+                f'<p>The latest version of this conversation is always at <a href="{e(latest)}">{e(latest)}</a></p>'
+            )
+    elif latest:
+        parts.append(f'<p><a href="{e(latest)}">See your change</a></p>')
+    if result.filesChanged:
+        shown = result.filesChanged[:10]
+        more = len(result.filesChanged) - len(shown)
+        items = "".join(f"<li>{e(name)}</li>" for name in shown) + (f"<li>and {more} more</li>" if more > 0 else "")
+        parts.append(f"<p>Files changed:</p><ul>{items}</ul>")
+    if result.behindDefault is not None:
+        parts.append(f"<p>{e(_behind(result.behindDefault))}</p>")
+    parts.append(
+        "<p>Nothing is live yet: this is a preview. To change something else, reply to this email; to stop a "
+        "change that is still running, reply <strong>STOP</strong>.</p>"
+    )
+    parts.append(f'<p style="color:#777">-- <br>{e(SIGNATURE + footer)}</p>')
+    return (
+        '<!doctype html><html><body style="font-family:sans-serif;line-height:1.4">' + "".join(parts) + "</body></html>"
     )
 
 

@@ -12,13 +12,16 @@ from email import policy
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
+from workflows import names
 from workflows.models import ReplyEnvelope
 from workflows.replies import RenderedReply, ReplyFacts, render
 from workflows.settings import ReplySettings
 
 if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
     from types_boto3_sesv2 import SESV2Client
     from types_boto3_sesv2.type_defs import BodyTypeDef, EmailContentTypeDef
 
@@ -88,8 +91,26 @@ def mime(envelope: ReplyEnvelope, rendered: RenderedReply, facts: ReplyFacts) ->
     return message.as_bytes()
 
 
-def send_reply(sesv2: SESV2Client, request: ReplyRequest, settings: ReplySettings) -> SentReply:
-    rendered = render(request.facts)
+def fetch_pictures(s3: S3Client | None, bucket: str, facts: ReplyFacts) -> dict[str, bytes]:
+    """The screenshots the reply shows, by key. One that cannot be fetched is left out (the reply says there is
+    no picture); a reply is never lost for a picture."""
+    if s3 is None or facts.result is None:
+        return {}
+    pictures: dict[str, bytes] = {}
+    for shot in facts.result.screenshots:
+        if not shot.key.startswith(names.SCREENSHOT_PREFIX):
+            continue  # only our own pictures, whatever the facts say
+        try:
+            pictures[shot.key] = s3.get_object(Bucket=bucket, Key=shot.key)["Body"].read()
+        except (ClientError, BotoCoreError):
+            continue
+    return pictures
+
+
+def send_reply(
+    sesv2: SESV2Client, request: ReplyRequest, settings: ReplySettings, s3: S3Client | None = None
+) -> SentReply:
+    rendered = render(request.facts, fetch_pictures(s3, settings.preview_bucket, request.facts))
     envelope = request.reply
     if rendered.images or rendered.attachments:
         response = sesv2.send_email(

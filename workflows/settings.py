@@ -74,10 +74,15 @@ class ReplySettings(_EnvModel):
     # SES gives sent mail the Message-ID <{SES message id}@{this}>: email.amazonses.com in us-east-1,
     # {region}.amazonses.com elsewhere. A reply's Message-ID is recorded so that answers to it find the thread.
     ses_message_id_domain: str = "email.amazonses.com"
+    # Where the worker keeps the pictures of a change (under screenshots/), to put them inline.
+    preview_bucket: str = names.PREVIEW_BUCKET.local_name
 
     @classmethod
     def env_map(cls) -> dict[str, str]:
-        return {"ses_message_id_domain": names.REPLY_FUNCTION.env_ses_domain}
+        return {
+            "ses_message_id_domain": names.REPLY_FUNCTION.env_ses_domain,
+            "preview_bucket": names.PREVIEW_BUCKET.env,
+        }
 
 
 class WorkerSettings(_EnvModel):
@@ -104,6 +109,8 @@ class WorkerSettings(_EnvModel):
     git_author_email: str = "bot@webordinary.test"
     # For HTTPS repositories; given to git only (an ECS secret on AWS), never to agents or builds.
     git_token: str = ""
+    # The browser for pictures of a change: "" finds Chromium on PATH, "none" takes no pictures.
+    browser: str = ""
     exit_when_idle: bool = False
 
     @classmethod
@@ -126,5 +133,6 @@ class WorkerSettings(_EnvModel):
             "git_author_name": "WEBORDINARY_GIT_AUTHOR_NAME",
             "git_author_email": "WEBORDINARY_GIT_AUTHOR_EMAIL",
             "git_token": "WEBORDINARY_GIT_TOKEN",
+            "browser": "WEBORDINARY_BROWSER",
             "exit_when_idle": "WEBORDINARY_EXIT_WHEN_IDLE",
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk.parts import nag
@@ -31,6 +32,7 @@ class Replies(Construct):
         kit: LambdaKit,
         sender_identity_arn: str,
         ses_message_id_domain: str,
+        preview_bucket: s3.IBucket,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -40,13 +42,29 @@ class Replies(Construct):
             handler=names.REPLY_FUNCTION.handler,
             service="webordinary-reply",
             description="WebOrdinary: put a change's outcome in the owner's words and reply in their mail thread",
-            environment={ReplySettings.env_map()["ses_message_id_domain"]: ses_message_id_domain},
+            environment={
+                ReplySettings.env_map()["ses_message_id_domain"]: ses_message_id_domain,
+                ReplySettings.env_map()["preview_bucket"]: preview_bucket.bucket_name,
+            },
             log_retention=log_retention,
             timeout=TIMEOUT,
             memory_mib=256,
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["ses:SendEmail"], resources=[sender_identity_arn])
+        )
+        # The pictures of a change, put inline in its reply; nothing else in the bucket.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[preview_bucket.arn_for_objects(f"{names.SCREENSHOT_PREFIX}*")]
+            )
+        )
+        nag.acknowledge(
+            self.function,
+            "AwsSolutions-IAM5",
+            "Reads the screenshots/{project}/{commit}/ pictures the worker stores, one key per picture, known only "
+            "at run time.",
+            applies_to=[nag.objects_finding(preview_bucket, names.SCREENSHOT_PREFIX)],
         )
         nag.acknowledge(
             self.function,

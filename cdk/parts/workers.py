@@ -247,7 +247,10 @@ class Workers(Construct):
             iam.PolicyStatement(
                 sid="WritePreviews",
                 actions=["s3:PutObject", "s3:DeleteObject"],
-                resources=[preview_bucket.arn_for_objects(f"{names.PREVIEW_PREFIX}*")],
+                resources=[
+                    preview_bucket.arn_for_objects(f"{names.PREVIEW_PREFIX}*"),
+                    preview_bucket.arn_for_objects(f"{names.SCREENSHOT_PREFIX}*"),
+                ],
             )
         )
         role.add_to_principal_policy(
@@ -271,11 +274,13 @@ class Workers(Construct):
             "AwsSolutions-IAM5",
             "Per project+user work queues are created at run time by the owning worker, so their ARNs are only known "
             "by the fixed name prefix names.WORK_QUEUE_PREFIX; the worker reads messages/ and attachments/ (one key "
-            "per message or content hash) and writes previews/{project}/{thread}/ files.",
+            "per message or content hash) and writes previews/{project}/{thread}/ files and screenshots/{project}/ "
+            "pictures.",
             applies_to=[
                 nag.work_queues_finding(),
                 *(nag.objects_finding(mail_bucket, prefix) for prefix in WORKER_READ_PREFIXES),
                 nag.objects_finding(preview_bucket, names.PREVIEW_PREFIX),
+                nag.objects_finding(preview_bucket, names.SCREENSHOT_PREFIX),
             ],
         )
         nag.acknowledge(

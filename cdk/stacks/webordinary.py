@@ -69,6 +69,7 @@ class WebOrdinaryStack(Stack):
             kit=kit,
             sender_identity_arn=sender_identity_arn,
             ses_message_id_domain=ses_message_id_domain(self),
+            preview_bucket=self.storage.previews,
             log_retention=log_retention,
         )
         self.workflow = Workflow(

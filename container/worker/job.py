@@ -12,18 +12,20 @@ from container.worker.build import check_output_dir, plan_build, run_build
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
 from container.worker.editors import editor_for
 from container.worker.preview import PreviewPublisher
+from container.worker.screenshot import ScreenshotError, screenshots
 from container.worker.workspace import INTERRUPTED_TRAILER, PUSH_ATTEMPTS, Workspace
-from workflows import replies
+from workflows import previews, replies
 from workflows.errors import (
     BuildFailedError,
     NothingToChangeError,
+    PreviewUploadError,
     ProjectConfigError,
     PushFailedError,
     WebOrdinaryError,
     WorkerAbandonedError,
     WorkerInterruptedError,
 )
-from workflows.models import Command, CommandResult, CommandTimings, NormalisedMessage, Project
+from workflows.models import Command, CommandResult, CommandTimings, NormalisedMessage, Project, Screenshot
 
 MAX_FILES_LISTED = 50
 MAX_SUMMARY = 500
@@ -50,6 +52,7 @@ class _Stopwatch:
             editMs=self.laps.get("edit", 0),
             buildMs=self.laps.get("build", 0),
             publishMs=self.laps.get("publish", 0),
+            screenshotMs=self.laps.get("screenshot", 0),
             totalMs=int((time.monotonic() - self.started) * 1000),
         )
 
@@ -126,6 +129,31 @@ def wip_message(instruction: str, command: Command, interruption: Interruption) 
     )
 
 
+def take_screenshots(
+    site: Path,
+    files: list[str],
+    browser: str | None,
+    publisher: PreviewPublisher,
+    project_id: str,
+    commit: str,
+    cancel: Cancellation,
+) -> tuple[list[Screenshot], str]:
+    """Pictures of the pages the change touched, stored for the reply; or none, and why in plain words. A
+    command never fails for want of a picture."""
+    try:
+        shots = screenshots(site, files, browser, cancel=cancel)
+        stored = []
+        for index, shot in enumerate(shots, 1):
+            key = previews.screenshot_key(project_id, commit, index)
+            publisher.store_screenshot(key, shot.png)
+            stored.append(Screenshot(page=shot.page, key=key))
+    except ScreenshotError as exc:
+        return [], str(exc)
+    except PreviewUploadError:
+        return [], "the picture could not be stored"
+    return stored, ""
+
+
 def run_command(
     project: Project,
     message: NormalisedMessage,
@@ -140,6 +168,7 @@ def run_command(
     carried_over: str = "",
     fetch_attachment: Fetch | None = None,
     git_token: str = "",
+    browser: str | None = None,
 ) -> CommandResult:
     """Run one command. ``cancel`` lets a newer message interrupt it: partial work is committed as a WIP
     commit on the thread's branch and pushed, then WorkerInterruptedError says where it is. ``carried_over``
@@ -204,6 +233,8 @@ def run_command(
                 break
             # The branch had moved on the remote: the preview must show what was pushed, merge and all.
             sha = workspace.head()
+        with clock.lap("screenshot"):
+            shots, no_shots = take_screenshots(built.path, files, browser, publisher, project.projectId, sha, cancel)
     except CommandCancelledError as stopped:
         if stopped.interruption.abandon:
             raise WorkerAbandonedError(str(stopped)) from None
@@ -220,4 +251,6 @@ def run_command(
         timings=clock.timings(),
         keptAside=workspace.kept_aside,
         behindDefault=workspace.behind,
+        screenshots=shots,
+        screenshotNote=no_shots,
     )

@@ -55,6 +55,8 @@ class PublishedPreview:
 class PreviewPublisher(Protocol):
     def publish(self, site_dir: Path, project_id: str, thread_id: str, commit: str) -> PublishedPreview: ...
 
+    def store_screenshot(self, key: str, png: bytes) -> None: ...
+
 
 def content_type(path: Path) -> str:
     guessed, _ = _TYPES.guess_type(path.name)
@@ -113,6 +115,12 @@ class S3PreviewPublisher:
         else:
             url = f"{self.base_url.rstrip('/')}/{project_id}/{thread_id}/index.html"
         return PublishedPreview(url=url, version_url=version_url, uploaded=len(changed), deleted=len(stale))
+
+    def store_screenshot(self, key: str, png: bytes) -> None:
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=png, ContentType="image/png")
+        except (ClientError, BotoCoreError) as exc:
+            raise PreviewUploadError(f"Could not store the picture of the change: {exc}") from exc
 
     def _etags(self, prefix: str) -> dict[str, str]:
         """key -> MD5 of what is stored (a single-part upload's ETag; a multipart one never matches)."""

@@ -25,6 +25,7 @@ from container.worker.attachments import s3_fetcher
 from container.worker.cancel import Cancellation, Interruption
 from container.worker.job import run_command
 from container.worker.preview import S3PreviewPublisher
+from container.worker.screenshot import find_browser
 from workflows import names, replies
 from workflows.aws import client
 from workflows.commands import is_stop
@@ -324,6 +325,7 @@ class Worker:
                     ),
                     identity=(self.settings.git_author_name, self.settings.git_author_email),
                     git_token=self.settings.git_token,
+                    browser=find_browser(self.settings.browser),
                     cancel=self._cancel,
                     carried_over=carried,
                     fetch_attachment=s3_fetcher(self.s3, self.settings.mail_bucket),

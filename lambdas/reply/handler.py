@@ -22,6 +22,6 @@ logger, tracer, metrics = powertools("webordinary-reply")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = ReplyRequest.model_validate(event)
     logger.append_keys(thread_id=request.facts.threadId, outcome=request.facts.outcome)
-    sent = send_reply(client("sesv2"), request, ReplySettings.from_env())
+    sent = send_reply(client("sesv2"), request, ReplySettings.from_env(), s3=client("s3"))
     logger.info("reply sent", extra={"sesMessageId": sent.sesMessageId})
     return sent.model_dump()

@@ -96,6 +96,8 @@ def test_the_state_machine_runs_the_asl_file_itself_with_every_placeholder_subst
     assert substitutions[names.REPLY_FUNCTION.placeholder] == {"Fn::GetAtt": [reply, "Arn"]}
     reply_env = synthesized.template["Resources"][reply]["Properties"]["Environment"]["Variables"]
     assert reply_env[names.REPLY_FUNCTION.env_ses_domain] == "email.amazonses.com"  # us-east-1
+    previews = synthesized.logical_id(synthesized.stack.storage.previews)
+    assert _ref_target(reply_env[names.PREVIEW_BUCKET.env]) == previews  # where the pictures of a change are
     assert _ref_target(substitutions["WorkerSubnet1"]) != _ref_target(substitutions["WorkerSubnet2"])
 
 
@@ -174,7 +176,7 @@ WILDCARD_ONLY_ACTIONS = re.compile(
 def test_no_policy_grants_a_bare_wildcard_except_for_actions_that_only_take_one(synthesized: Synthesized) -> None:
     allowed_patterns = (
         re.compile(rf"^arn:aws:sqs:us-east-1:123456789012:{re.escape(names.WORK_QUEUE_PREFIX)}\*$"),
-        re.compile(r"^arn:aws:s3:::.+/(inbound|messages|attachments|previews)/\*$"),
+        re.compile(r"^arn:aws:s3:::.+/(inbound|messages|attachments|previews|screenshots)/\*$"),
     )
     for logical_id, policy in synthesized.resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -186,9 +188,9 @@ def test_no_policy_grants_a_bare_wildcard_except_for_actions_that_only_take_one(
                     assert any(p.match(resource) for p in allowed_patterns), f"{logical_id}: {resource}"
                 elif isinstance(resource, dict) and "Fn::Join" in resource:
                     tail = "".join(part for part in resource["Fn::Join"][1] if isinstance(part, str))
-                    assert "*" not in tail or re.search(r"/(inbound|messages|attachments|previews)/\*$", tail), (
-                        f"{logical_id}: {resource}"
-                    )
+                    assert "*" not in tail or re.search(
+                        r"/(inbound|messages|attachments|previews|screenshots)/\*$", tail
+                    ), f"{logical_id}: {resource}"
 
 
 # --- intake ------------------------------------------------------------------------------------------------
@@ -244,6 +246,7 @@ WORKER_DEFAULTED = {  # the model's defaults are right on AWS
     "git_author_name",
     "git_author_email",
     "git_token",  # an ECS secret, not plain environment (test_the_task_definition_takes_its_credentials...)
+    "browser",  # the image installs Chromium; the worker finds it on PATH
 }
 KNOWN_EXTRA = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 
@@ -636,3 +639,22 @@ def test_a_stopped_worker_task_reaches_the_reaper(synthesized: Synthesized) -> N
     function = synthesized.template["Resources"][synthesized.logical_id(stack.reaper.function)]["Properties"]
     assert function["Handler"] == "lambdas.reaper.handler.handler"
     assert names.OWNERSHIP_TABLE.env in function["Environment"]["Variables"]
+
+
+def test_the_reply_function_reads_the_pictures_of_a_change_and_nothing_else_in_the_bucket(
+    synthesized: Synthesized,
+) -> None:
+    previews = synthesized.logical_id(synthesized.stack.storage.previews)
+    granted = []
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for resource in _as_list(statement["Resource"]):
+                if (
+                    isinstance(resource, dict)
+                    and "Fn::Join" in resource
+                    and "s3:GetObject" in _as_list(statement["Action"])
+                ):
+                    parts = resource["Fn::Join"][1]
+                    if {"Fn::GetAtt": [previews, "Arn"]} in parts:
+                        granted.append("".join(p for p in parts if isinstance(p, str)))
+    assert granted == [f"/{names.SCREENSHOT_PREFIX}*"]

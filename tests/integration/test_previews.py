@@ -12,6 +12,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from container.worker.preview import S3PreviewPublisher
+from container.worker.screenshot import VIEWPORT, find_browser
+from tests import pngs
 from tests.conftest import FIXTURES
 from tests.gitrepos import seed_origin
 from workflows import names, projects
@@ -135,3 +137,27 @@ def test_a_node_site_builds_without_configuration_and_its_preview_resolves_every
     paths = {urlsplit(u).path for u in seen}
     assert {"/", "/contact/", "/assets/site.css", "/assets/crust.svg", "/assets/site.js", "/favicon.svg"} <= paths
     assert "Ring us" in operations.fetch_preview(result["previewUrl"] + "contact/").text
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="needs npm (Debian: npm) to run the site's build script")
+@pytest.mark.skipif(find_browser() is None, reason="no Chromium on this machine (CI installs Debian's chromium)")
+def test_the_reply_shows_pictures_of_the_pages_the_change_touched(info: StackInfo, tmp_path: Path) -> None:
+    repo = _node_site_repository(tmp_path)
+    project = projects.make_project("harbour-shots", str(repo), ["owner@example.com"])
+    projects.save_project(client("dynamodb"), names.PROJECTS_TABLE.local_name, project)
+    raw = demo_email("harbour-shots@mail.webordinary.test", 'replace "Call us" with "Ring us"', "owner@example.com")
+    outcome = operations.deliver_email(info, raw)
+    described = operations.wait_for_execution(client("stepfunctions"), outcome.executionArn or "", timeout=120)
+    assert described["status"] == "SUCCEEDED", operations.trace(client("stepfunctions"), outcome.executionArn or "")
+    result = json.loads(described["output"])["result"]
+    # pages/index.html and pages/contact.html changed: the two built pages they make.
+    assert sorted(shot["page"] for shot in result["screenshots"]) == ["/", "/contact/"]
+    assert result["timings"]["screenshotMs"] > 0
+
+    (reply,) = [r for r in operations.outbox(info) if r["threadId"] == outcome.threadId]
+    assert len(reply["images"]) == 2
+    for content_id, png in reply["images"].items():
+        assert pngs.size(png) == VIEWPORT
+        assert f'src="cid:{content_id}"' in reply["html"]
+    assert f'href="{result["versionUrl"]}contact/"' in reply["html"]
+    assert "Pictures of the changed pages are in this email." in reply["text"]

@@ -101,3 +101,81 @@ def test_html_with_an_inline_image_nests_as_mail_clients_expect() -> None:
     ]
     image = next(part for part in message.walk() if part.get_content_type() == "image/png")
     assert image["Content-ID"] == "<shot@webordinary>"
+
+
+# --- a change's pictures, inline ---------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PICTURED = ReplyFacts(
+    outcome="done",
+    threadId="abcdefgh",
+    result=ResultFacts(
+        summary='Put the new number on the contact page. <a href="https://evil.example/">click</a> ![x](https://evil.example/x.png)',
+        previewUrl="http://abcdefgh-bakery.preview.localhost:8123/",
+        versionUrl="http://3f2a9c4-bakery.preview.localhost:8123/",
+        commit="3f2a9c41d0b7e6a5f4c3",
+        filesChanged=["contact/index.html"],
+        screenshots=[{"page": "/contact/", "key": "screenshots/bakery/3f2a9c4/1.png"}],  # type: ignore[list-item]
+    ),
+)
+
+
+def test_a_reply_with_a_picture_is_text_and_html_with_the_png_inline_and_links_to_the_preview(
+    in_process_aws: None,
+) -> None:
+    apply_in_process_fixes("email.amazonses.com")
+    client("sesv2").create_email_identity(EmailIdentity="mail.webordinary.test")
+    s3 = client("s3")
+    s3.create_bucket(Bucket="previews-test")
+    s3.put_object(Bucket="previews-test", Key="screenshots/bakery/3f2a9c4/1.png", Body=PNG)
+    settings = ReplySettings(ses_message_id_domain="x.test", preview_bucket="previews-test")
+
+    send_reply(client("sesv2"), ReplyRequest(facts=PICTURED, reply=ENVELOPE), settings, s3=s3)
+
+    mail = _last_sent()
+    assert mail["Reply-To"] == ENVELOPE.replyTo and mail["In-Reply-To"] == ENVELOPE.inReplyTo  # type: ignore[index]
+    types = [part.get_content_type() for part in mail.walk()]  # type: ignore[attr-defined]
+    assert types == ["multipart/alternative", "text/plain", "multipart/related", "text/html", "image/png"]
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[attr-defined]
+    (image,) = [part for part in mail.walk() if part.get_content_type() == "image/png"]  # type: ignore[attr-defined]
+    assert image.get_content() == PNG
+    cid = image["Content-ID"].strip("<>")
+    assert f'src="cid:{cid}"' in html
+    assert 'href="http://3f2a9c4-bakery.preview.localhost:8123/contact/"' in html  # the page, on this change's preview
+    assert "version 3f2a9c4" in html and "STOP" in html
+    assert "A picture of the changed page is in this email." in text
+    # The agent's words are text, never markup: no link or image of theirs.
+    assert "evil.example/" not in "".join(__import__("re").findall(r'(?:href|src)="([^"]+)"', html))
+    assert "&lt;a href=" in html
+    assert not replies.leaks(text)
+
+
+def test_a_picture_that_cannot_be_fetched_is_told_as_missing_and_the_reply_still_goes(in_process_aws: None) -> None:
+    apply_in_process_fixes("email.amazonses.com")
+    client("sesv2").create_email_identity(EmailIdentity="mail.webordinary.test")
+    s3 = client("s3")
+    s3.create_bucket(Bucket="previews-empty")  # empty: the picture is gone
+    settings = ReplySettings(ses_message_id_domain="x.test", preview_bucket="previews-empty")
+
+    send_reply(client("sesv2"), ReplyRequest(facts=PICTURED, reply=ENVELOPE), settings, s3=s3)
+
+    mail = _last_sent()
+    assert [part.get_content_type() for part in mail.walk()] == [  # type: ignore[attr-defined]
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ]
+    assert "There is no picture this time: the picture could not be found." in mail.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+
+
+def test_a_reply_without_pictures_says_why_in_both_parts() -> None:
+    facts = ReplyFacts(
+        outcome="done",
+        threadId="abcdefgh",
+        result=ResultFacts(summary="Done.", screenshotNote="no browser is installed where your change was built"),
+    )
+    rendered = replies.render(facts)
+    assert rendered.images == () and rendered.html is not None
+    for body in (rendered.text, rendered.html):
+        assert "There is no picture this time: no browser is installed where your change was built." in body

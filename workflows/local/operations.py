@@ -209,6 +209,8 @@ def parse_sent(sent: dict[str, Any]) -> dict[str, Any]:
     msg = BytesParser(policy=policy.default).parsebytes(raw.encode() if isinstance(raw, str) else raw)
     body = msg.get_body(preferencelist=("plain",))
     text = body.get_content() if body is not None else ""
+    html_part = msg.get_body(preferencelist=("html",))
+    html = html_part.get_content() if html_part is not None else ""
     reply_to = str(msg.get("Reply-To", ""))
     return {
         "sesMessageId": sent.get("id", ""),
@@ -222,6 +224,13 @@ def parse_sent(sent: dict[str, Any]) -> dict[str, Any]:
         "replyTo": parseaddr(reply_to)[1],
         "threadId": str(msg.get("X-WebOrdinary-Thread", "")),
         "attachments": [part.get_filename() or "" for part in msg.iter_attachments()],
+        "html": html,
+        # Inline pictures (multipart/related beside the HTML): Content-ID → the image's bytes.
+        "images": {
+            str(part.get("Content-ID", "")).strip("<>"): part.get_content()
+            for part in msg.walk()
+            if part.get_content_maintype() == "image" and part.get("Content-ID")
+        },
     }
 
 

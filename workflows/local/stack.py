@@ -82,7 +82,10 @@ class StackInfo(BaseModel):
 
     def reply_env(self) -> dict[str, str]:
         """The reply Lambda's environment (CDK sets the same variables)."""
-        return self.client_env() | {names.REPLY_FUNCTION.env_ses_domain: SES_MESSAGE_ID_DOMAIN}
+        return self.client_env() | {
+            names.REPLY_FUNCTION.env_ses_domain: SES_MESSAGE_ID_DOMAIN,
+            names.PREVIEW_BUCKET.env: names.PREVIEW_BUCKET.local_name,
+        }
 
     def worker_env(self, idle_seconds: float, heartbeat_seconds: float) -> dict[str, str]:
         """The worker task definition's environment (CDK sets the same variables)."""
