@@ -67,7 +67,7 @@ def _literal(prefixes: list[str]) -> list[str]:
     return [f":(literal){prefix}" for prefix in prefixes]
 
 
-def _git_error(exc: git.GitCommandError) -> str:
+def git_error(exc: git.GitCommandError) -> str:
     stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr or "")
     return _tail(stderr.strip().removeprefix("stderr:").strip().strip("'")) or str(exc)
 
@@ -139,13 +139,17 @@ class Workspace:
 
     # --- prepare ------------------------------------------------------------------------------------------
 
-    def prepare(self, branch: str, exclude: set[str] | None = None, message_id: str = "") -> git.Repo:
+    def prepare(
+        self, branch: str, exclude: set[str] | None = None, message_id: str = "", *, take_default: bool = True
+    ) -> git.Repo:
         """Clone or fetch, keep aside what an unfinished run left, and check out ``branch`` at its last pushed
         state (see the module's doc). What was kept aside is in :attr:`kept_aside` afterwards.
 
         ``exclude`` names disposable directories (the build output): their contents are reset to the commit
         before anything else, so stale output from another thread is never published, committed or kept.
         ``message_id`` is the command's: its own finished commit, if its push failed, is built on.
+        ``take_default``: merge the default branch's newer commits (not for PUBLISH and UNDO, which act on the
+        branch exactly as the owner saw it).
         """
         self._check_branch_name(branch)
         self.close()
@@ -166,7 +170,8 @@ class Workspace:
         repo.git.checkout("-f", "--no-track", "-B", branch, base, "--")
         repo.git.clean("-fd")
         self._push_kept_aside(repo)
-        self.behind = self._take_default(repo, message_id)
+        if take_default:
+            self.behind = self._take_default(repo, message_id)
         return repo
 
     def _check_branch_name(self, branch: str) -> None:
@@ -227,7 +232,7 @@ class Workspace:
             )
             partial.rename(self.path)
         except git.GitCommandError as exc:
-            raise RepositoryError(f"Could not clone the site's repository: {_git_error(exc)}") from exc
+            raise RepositoryError(f"Could not clone the site's repository: {git_error(exc)}") from exc
         except OSError as exc:
             raise RepositoryError(f"Could not set up the checkout: {exc}") from exc
         finally:
@@ -261,7 +266,7 @@ class Workspace:
         try:
             repo.git.fetch("origin", "--prune", kill_after_timeout=NETWORK_TIMEOUT_S)
         except git.GitCommandError as exc:
-            raise RepositoryError(f"Could not fetch the site's repository: {_git_error(exc)}") from exc
+            raise RepositoryError(f"Could not fetch the site's repository: {git_error(exc)}") from exc
 
     @staticmethod
     def _discard_output(repo: git.Repo, prefixes: list[str]) -> None:
@@ -297,7 +302,7 @@ class Workspace:
         default = self._resolve(repo, self._default_ref())
         if default is None or self._is_ancestor(repo, default, "HEAD"):
             return None
-        if message_id and _made_for(repo.head.commit, message_id):
+        if message_id and made_for(repo.head.commit, message_id):
             return None  # a retry of a finished command publishes exactly that commit, nothing mixed in
         name = self.default_branch or repo.git.rev_parse("--abbrev-ref", "refs/remotes/origin/HEAD").split("/", 1)[-1]
         conflicts = self._merge(repo, default, f"Bring in the latest of {name}", f"origin/{name}")
@@ -351,9 +356,9 @@ class Workspace:
         # Newest first, our own merges seen as one step (the commits they brought in are pushed elsewhere).
         commits = list(repo.iter_commits(f"{start}..{local}", first_parent=True))
         for position, commit in enumerate(commits):
-            if _has_trailer(commit, INTERRUPTED_TRAILER) or _has_trailer(commit, BRINGS_IN_TRAILER):
+            if has_trailer(commit, INTERRUPTED_TRAILER) or has_trailer(commit, BRINGS_IN_TRAILER):
                 continue
-            if position == 0 and message_id and _made_for(commit, message_id):
+            if position == 0 and message_id and made_for(commit, message_id):
                 continue
             return False
         return True
@@ -372,7 +377,7 @@ class Workspace:
         try:
             repo.git.push("origin", *refspecs, kill_after_timeout=WIP_PUSH_TIMEOUT_S)
         except git.GitCommandError as exc:
-            log.warning("could not push the kept-aside work (it stays in this workspace): %s", _git_error(exc))
+            log.warning("could not push the kept-aside work (it stays in this workspace): %s", git_error(exc))
             return
         self.kept_aside = [kept.model_copy(update={"pushed": True}) for kept in self.kept_aside]
 
@@ -435,7 +440,7 @@ class Workspace:
                 )
                 return merged
             except git.GitCommandError as exc:
-                error = _git_error(exc)
+                error = git_error(exc)
                 if attempt == PUSH_ATTEMPTS or not any(mark in error for mark in _REJECTED):
                     raise PushFailedError(f"Could not push {branch}: {error}") from exc
             try:
@@ -443,7 +448,7 @@ class Workspace:
                     "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}", kill_after_timeout=NETWORK_TIMEOUT_S
                 )
             except git.GitCommandError as exc:
-                raise PushFailedError(f"Could not fetch {branch} after a rejected push: {_git_error(exc)}") from exc
+                raise PushFailedError(f"Could not fetch {branch} after a rejected push: {git_error(exc)}") from exc
             theirs = self._resolve(repo, f"refs/remotes/origin/{branch}")
             if theirs is None or self._is_ancestor(repo, theirs, "HEAD"):
                 continue  # the remote branch went away or was already in ours: try again as is
@@ -470,23 +475,23 @@ class Workspace:
             return None
         head = commit = repo.head.commit
         # Our own merges on top (a rejected push brought in the remote's commits) are part of the finished work.
-        while _has_trailer(commit, BRINGS_IN_TRAILER) and commit.parents:
+        while has_trailer(commit, BRINGS_IN_TRAILER) and commit.parents:
             commit = commit.parents[0]
-        if not _made_for(commit, message_id):
+        if not made_for(commit, message_id):
             return None
         files = repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", "--root", commit.hexsha)
         return head.hexsha, [p for p in files.split("\0") if p]
 
 
-def _trailers(commit: git.Commit) -> str:
+def trailers_of(commit: git.Commit) -> str:
     message = commit.message if isinstance(commit.message, str) else commit.message.decode("utf-8", "replace")
     return message.strip().split("\n\n")[-1]
 
 
-def _made_for(commit: git.Commit, message_id: str) -> bool:
+def made_for(commit: git.Commit, message_id: str) -> bool:
     """Whether ``commit`` is a command's finished commit for ``message_id`` (its ``Message:`` trailer)."""
-    return bool(re.search(rf"^Message: {re.escape(message_id)}$", _trailers(commit), re.MULTILINE))
+    return bool(re.search(rf"^Message: {re.escape(message_id)}$", trailers_of(commit), re.MULTILINE))
 
 
-def _has_trailer(commit: git.Commit, name: str) -> bool:
-    return bool(re.search(rf"^{re.escape(name)}: \S", _trailers(commit), re.MULTILINE))
+def has_trailer(commit: git.Commit, name: str) -> bool:
+    return bool(re.search(rf"^{re.escape(name)}: \S", trailers_of(commit), re.MULTILINE))
