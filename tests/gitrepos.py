@@ -77,6 +77,10 @@ class FakePublisher:
     def store_screenshot(self, key: str, png: bytes) -> None:
         self.screenshots[key] = png
 
+    def publish_site(self, site_dir: Path, project_id: str) -> PublishedPreview:
+        self.sites[f"live:{project_id}"] = {relative: path.read_bytes() for relative, path in site_files(site_dir)}
+        return PublishedPreview(url=f"https://{project_id}.site.test/", version_url="")
+
 
 def checkout_of(root: Path, project_id: str = "acme", user_id: str = "alice") -> Path:
     return root / project_id / user_id / "checkout"

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.models import CommandResult, WorkerReady
+from workflows.models import CommandResult, LiveChange, WorkerReady
 
 
 class EventType(StrEnum):
@@ -149,6 +149,7 @@ class MessageState(BaseModel):
     messageId: str
     execution: str = ""
     status: str = "received"
+    kind: str = ""  # the result's kind: changed, stopped, publish, undo
     workerId: str = ""
     commit: str = ""
     previewUrl: str = ""
@@ -169,6 +170,10 @@ class ThreadState(BaseModel):
     previewUrl: str = ""
     # The coding agent's session to resume in this thread, once an agent reports one (issue 12's claude-code).
     agentSessionId: str = ""
+    # The change the owner last saw in a reply (a preview of it): what PUBLISH puts live.
+    shownCommit: str = ""
+    # The thread's publish, while it is the thread's last step (UNDO then rolls the live site back too).
+    lastPublish: LiveChange | None = None
 
     @property
     def status(self) -> str:
@@ -202,14 +207,22 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
             message = _message(state, event)
             message.status = "dispatched"
             message.workerId = worker_id
-        case CommandResult(commit=commit, previewUrl=preview_url):
+        case CommandResult(commit=commit, previewUrl=preview_url, kind=kind, live=live):
             message = _message(state, event)
             message.status = "succeeded"
-            message.commit, message.previewUrl = commit, preview_url
-            state.lastCommit = commit or state.lastCommit
-            state.previewUrl = preview_url or state.previewUrl
+            message.commit, message.previewUrl, message.kind = commit, preview_url, kind
+            if kind in ("changed", "undo"):
+                state.lastCommit = commit or state.lastCommit
+                state.previewUrl = preview_url or state.previewUrl
+            if kind == "publish" and live is not None and live.outcome == "published":
+                state.lastPublish = live
+            elif kind == "changed" or (kind == "undo" and live is not None and live.outcome == "undone"):
+                state.lastPublish = None  # the publish is no longer the thread's last step
         case ReplySent():
-            _message(state, event).replied = True
+            message = _message(state, event)
+            message.replied = True
+            if message.kind in ("changed", "undo") and message.commit:
+                state.shownCommit = message.commit
         case CommandRedriven():
             _message(state, event).status = "redriven"
         case Failure(Error=error):

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from workflows.commands import PUBLISH_WORDS, UNDO_WORDS
 from workflows.threads import THREAD_ID_RE
 
 PROJECT_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -45,6 +46,9 @@ class Project(Contract):
     outputDir: str = ""  # "" = the first of dist, build, out, _site, public that the build writes
     # lower-cased sender address -> user id
     senders: dict[str, UserId] = Field(default_factory=dict)
+    # The words that make a message PUBLISH or UNDO instead of an instruction (whole message, any case).
+    publishWords: list[str] = Field(default_factory=lambda: list(PUBLISH_WORDS))
+    undoWords: list[str] = Field(default_factory=lambda: list(UNDO_WORDS))
 
     def user_for(self, address: str) -> str | None:
         return self.senders.get(address.strip().lower())
@@ -188,6 +192,23 @@ class Screenshot(Contract):
     key: str
 
 
+LiveOutcome = Literal["published", "already-live", "stale", "conflict", "nothing", "undone", "live-moved"]
+
+
+class LiveChange(Contract):
+    """What PUBLISH or UNDO did (``CommandResult.live``)."""
+
+    outcome: LiveOutcome
+    liveUrl: str = ""  # the live site, when it is known (locally http://{project}.site.localhost:{port}/)
+    liveCommit: str = ""  # what is live now (published, already-live, a rollback)
+    previousCommit: str = ""  # what was live before a publish: UNDO right after it rolls back to this
+    newerCommit: str = ""  # stale: the thread's newer change the owner has not seen
+    conflicts: list[str] = []
+    undid: str = ""  # UNDO: the change taken back
+    undidFiles: list[str] = []
+    rolledBack: bool = False  # UNDO right after a publish also took the live site back
+
+
 class CommandResult(Contract):
     """SendTaskSuccess output. Small on purpose: the reply is composed from it in the ASL."""
 
@@ -197,7 +218,8 @@ class CommandResult(Contract):
     previewUrl: str  # the thread's preview: its latest change
     summary: str
     # "stopped": the command was the STOP keyword; it ended the running command instead of editing.
-    kind: Literal["changed", "stopped"] = "changed"
+    # "publish" / "undo": the command was that keyword; ``live`` says what it did.
+    kind: Literal["changed", "stopped", "publish", "undo"] = "changed"
     timings: CommandTimings = CommandTimings()
     # What earlier, unfinished runs left in the checkout, kept aside before this command started.
     keptAside: list[KeptAside] = []
@@ -206,6 +228,7 @@ class CommandResult(Contract):
     behindDefault: BranchBehind | None = None
     screenshots: list[Screenshot] = []
     screenshotNote: str = ""  # why there is no picture, in words for the owner ("" when there are pictures)
+    live: LiveChange | None = None
 
 
 class IntakeOutcome(Contract):

@@ -140,6 +140,7 @@ BUCKETS: tuple[BucketSpec, ...] = (MAIL_BUCKET, PREVIEW_BUCKET)
 RAW_MAIL_PREFIX = "inbound/"  # the SES receipt rule's S3 action writes here; the object key is prefix + SES id
 MESSAGE_PREFIX = "messages/"
 PREVIEW_PREFIX = "previews/"
+SITE_PREFIX = "sites/"  # each project's live site, as PUBLISH deploys it: sites/{project}/
 SCREENSHOT_PREFIX = "screenshots/"  # in the preview bucket, never served: the reply attaches them inline
 
 # --- SQS --------------------------------------------------------------------------------------------------

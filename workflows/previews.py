@@ -20,7 +20,7 @@ import re
 from urllib.parse import unquote
 
 from workflows.models import PROJECT_ID_RE
-from workflows.names import PREVIEW_PREFIX, SCREENSHOT_PREFIX
+from workflows.names import PREVIEW_PREFIX, SCREENSHOT_PREFIX, SITE_PREFIX
 from workflows.threads import THREAD_ID_RE
 
 COMMIT_LABEL_LENGTH = 7
@@ -46,6 +46,14 @@ def screenshot_key(project_id: str, commit: str, index: int) -> str:
     """Where the ``index``-th picture of a change is kept (not under a preview: pictures are not site files)."""
     commit_prefix(project_id, commit)  # validates
     return f"{SCREENSHOT_PREFIX}{project_id}/{commit[:COMMIT_LABEL_LENGTH].lower()}/{index}.png"
+
+
+def site_prefix(project_id: str) -> str:
+    """Where a project's live site is deployed (PUBLISH, and UNDO's rollback); its host label is the project id
+    on the live-site domain (locally ``{project}.site.localhost``)."""
+    if not PROJECT_ID_RE.fullmatch(project_id):
+        raise ValueError(f"invalid site location {project_id!r}")
+    return f"{SITE_PREFIX}{project_id}/"
 
 
 def thread_label(project_id: str, thread_id: str) -> str:

@@ -55,6 +55,16 @@ class ScreenshotFacts(_Facts):
     key: str  # the PNG in the preview bucket (the sender fetches it)
 
 
+class LiveFacts(_Facts):
+    """What PUBLISH or UNDO did (``LiveChange``)."""
+
+    outcome: str = ""
+    liveUrl: str = ""
+    conflicts: list[str] = Field(default_factory=list)
+    undidFiles: list[str] = Field(default_factory=list)
+    rolledBack: bool = False
+
+
 class ResultFacts(_Facts):
     """What the worker reported for a finished command (``CommandResult``, as the workflow holds it)."""
 
@@ -63,10 +73,11 @@ class ResultFacts(_Facts):
     versionUrl: str = ""
     commit: str = ""
     filesChanged: list[str] = Field(default_factory=list)
-    kind: Literal["changed", "stopped"] = "changed"
+    kind: Literal["changed", "stopped", "publish", "undo"] = "changed"
     behindDefault: BehindFacts | None = None
     screenshots: list[ScreenshotFacts] = Field(default_factory=list)
     screenshotNote: str = ""
+    live: LiveFacts | None = None
 
 
 class FailureFacts(_Facts):
@@ -132,6 +143,10 @@ def render(facts: ReplyFacts, pictures: Mapping[str, bytes] | None = None) -> Re
     """The reply's words. ``pictures``: the screenshots' PNGs by key, as the sender fetched them (a picture
     that could not be fetched is told as missing, never fails the reply)."""
     match facts.outcome:
+        case "done" if facts.result is not None and facts.result.kind in ("publish", "undo"):
+            footer = _footer(facts.threadId, facts.result.commit)
+            paragraphs = _went_live(facts.result)
+            return RenderedReply(text=_letter(paragraphs, footer), html=_html_letter(paragraphs, footer))
         case "done":
             result = facts.result or ResultFacts()
             images, note = _pictures(result, pictures or {})
@@ -229,11 +244,83 @@ def _done(result: ResultFacts, pictured: int = 0, no_picture: str = "") -> list[
         paragraphs.append(f"Files changed:{CRLF}{listed}")
     if result.behindDefault is not None:
         paragraphs.append(_behind(result.behindDefault))
-    paragraphs.append(
-        "Nothing is live yet: this is a preview. To change something else, reply to this email; "
-        "to stop a change that is still running, reply STOP."
-    )
+    paragraphs.append(NEXT_WORDS)
     return paragraphs
+
+
+NEXT_WORDS = (
+    "Nothing is live yet: this is a preview. To make it live, reply PUBLISH; to take this change back, reply "
+    "UNDO. To change something else, reply to this email; to stop a change that is still running, reply STOP."
+)
+
+
+def _files(files: list[str]) -> str:
+    shown = ", ".join(files[:5]) + (" and others" if len(files) > 5 else "")
+    return f" ({shown})" if shown else ""
+
+
+def _went_live(result: ResultFacts) -> list[str]:
+    """The reply to PUBLISH or UNDO."""
+    live = result.live or LiveFacts()
+    see_live = f"See your website: {live.liveUrl}" if live.liveUrl else ""
+    see_preview = (
+        f"See it here: {result.versionUrl or result.previewUrl}" if (result.versionUrl or result.previewUrl) else ""
+    )
+    match (result.kind, live.outcome):
+        case ("publish", "published" | "already-live"):
+            return ["Your change is live.", see_live, "If you want to take it back, reply UNDO."]
+        case ("publish", "stale"):
+            return [
+                "Nothing was published: there is a newer version of your change than the one you last saw.",
+                see_preview,
+                "If it looks right, reply PUBLISH again.",
+            ]
+        case ("publish", "conflict"):
+            return [
+                "Nothing was published: your live website has changed since this conversation began, and both "
+                f"change the same parts of the same files{_files(live.conflicts)}.",
+                "We did not choose between the two versions, so your live website is as it was. Whoever looks "
+                "after your website's code can bring them together.",
+            ]
+        case ("publish", _):
+            return ["There is nothing to publish in this conversation yet.", "Reply with a change to make first."]
+        case ("undo", "undone"):
+            paragraphs = [f"Your last change is taken back{_files(live.undidFiles)}.", see_preview]
+            if live.rolledBack:
+                paragraphs.append("Your live website is back to how it was before you published.")
+                paragraphs.append(see_live)
+            else:
+                paragraphs.append("To make this live, reply PUBLISH.")
+            return paragraphs
+        case ("undo", "live-moved"):
+            return [
+                "Nothing was undone: something newer has been published to your live website since, and taking "
+                "your change back now could remove it too.",
+                "Reply with what you would like changed instead.",
+            ]
+        case ("undo", "conflict"):
+            return [
+                f"We could not take your last change back: later changes touch the same parts{_files(live.conflicts)}.",
+                "Nothing was changed. Reply with what you would like changed instead.",
+            ]
+        case _:
+            return ["There is nothing left to undo in this conversation."]
+
+
+def _html_letter(paragraphs: list[str], footer: str) -> str:
+    """The HTML part for a reply of plain paragraphs: escaped, with our own preview and site links made links."""
+    parts = ["<p>Hello,</p>"]
+    for paragraph in filter(None, paragraphs):
+        words = html.escape(paragraph)
+        for url in re.findall(r"https?://[^\s<>\"']+", paragraph):
+            link = _link(url)
+            if link:
+                words = words.replace(html.escape(url), f'<a href="{html.escape(link)}">{html.escape(url)}</a>', 1)
+        parts.append(f"<p>{words}</p>")
+    parts.append(f'<p style="color:#777">-- <br>{html.escape(SIGNATURE + footer)}</p>')
+    return (
+        '<!doctype html><html><body style="font-family:sans-serif;line-height:1.4">' + "".join(parts) + "</body></html>"
+    )
 
 
 def _behind(behind: BehindFacts) -> str:
@@ -295,10 +382,10 @@ def _done_html(result: ResultFacts, images: list[tuple[InlineImage, str]], no_pi
         parts.append(f"<p>Files changed:</p><ul>{items}</ul>")
     if result.behindDefault is not None:
         parts.append(f"<p>{e(_behind(result.behindDefault))}</p>")
-    parts.append(
-        "<p>Nothing is live yet: this is a preview. To change something else, reply to this email; to stop a "
-        "change that is still running, reply <strong>STOP</strong>.</p>"
-    )
+    next_words = html.escape(NEXT_WORDS)
+    for word in ("PUBLISH", "UNDO", "STOP"):
+        next_words = next_words.replace(f"reply {word}", f"reply <strong>{word}</strong>")
+    parts.append(f"<p>{next_words}</p>")
     parts.append(f'<p style="color:#777">-- <br>{e(SIGNATURE + footer)}</p>')
     return (
         '<!doctype html><html><body style="font-family:sans-serif;line-height:1.4">' + "".join(parts) + "</body></html>"

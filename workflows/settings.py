@@ -96,6 +96,8 @@ class WorkerSettings(_EnvModel):
     # Each preview at its own origin: "http://{label}.preview.localhost:8123" (see workflows/previews.py).
     # Without it, previews are paths under preview_base_url (root-absolute links then miss).
     preview_origin: str = ""
+    # The live sites' origin ("http://{label}.site.localhost:8123", {label} = the project id); "" = no URL known.
+    site_origin: str = ""
     claim_queue_url: str = ""
     work_dlq_arn: str = ""
     task_token: str = ""
@@ -121,6 +123,7 @@ class WorkerSettings(_EnvModel):
             "preview_bucket": names.PREVIEW_BUCKET.env,
             "preview_base_url": "WEBORDINARY_PREVIEW_BASE_URL",
             "preview_origin": "WEBORDINARY_PREVIEW_ORIGIN",
+            "site_origin": "WEBORDINARY_SITE_ORIGIN",
             "claim_queue_url": names.CLAIM_QUEUE.env,
             "work_dlq_arn": "WEBORDINARY_WORK_DLQ_ARN",
             "task_token": "TASK_TOKEN",

@@ -231,6 +231,13 @@ class Workers(Construct):
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
+                sid="ReadThreadEvents",  # PUBLISH and UNDO read what the thread's owner saw and published
+                actions=["dynamodb:Query"],
+                resources=[state.table(names.EVENTS_TABLE).table_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
                 sid="ReadProjects",
                 actions=["dynamodb:GetItem"],
                 resources=[state.table(names.PROJECTS_TABLE).table_arn],
@@ -249,6 +256,7 @@ class Workers(Construct):
                 actions=["s3:PutObject", "s3:DeleteObject"],
                 resources=[
                     preview_bucket.arn_for_objects(f"{names.PREVIEW_PREFIX}*"),
+                    preview_bucket.arn_for_objects(f"{names.SITE_PREFIX}*"),
                     preview_bucket.arn_for_objects(f"{names.SCREENSHOT_PREFIX}*"),
                 ],
             )
@@ -258,7 +266,7 @@ class Workers(Construct):
                 sid="ListPreviews",
                 actions=["s3:ListBucket"],
                 resources=[preview_bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{names.PREVIEW_PREFIX}*"]}},
+                conditions={"StringLike": {"s3:prefix": [f"{names.PREVIEW_PREFIX}*", f"{names.SITE_PREFIX}*"]}},
             )
         )
         role.add_to_principal_policy(
@@ -274,12 +282,13 @@ class Workers(Construct):
             "AwsSolutions-IAM5",
             "Per project+user work queues are created at run time by the owning worker, so their ARNs are only known "
             "by the fixed name prefix names.WORK_QUEUE_PREFIX; the worker reads messages/ and attachments/ (one key "
-            "per message or content hash) and writes previews/{project}/{thread}/ files and screenshots/{project}/ "
-            "pictures.",
+            "per message or content hash) and writes previews/{project}/{thread}/ files, sites/{project}/ live sites "
+            "and screenshots/{project}/ pictures.",
             applies_to=[
                 nag.work_queues_finding(),
                 *(nag.objects_finding(mail_bucket, prefix) for prefix in WORKER_READ_PREFIXES),
                 nag.objects_finding(preview_bucket, names.PREVIEW_PREFIX),
+                nag.objects_finding(preview_bucket, names.SITE_PREFIX),
                 nag.objects_finding(preview_bucket, names.SCREENSHOT_PREFIX),
             ],
         )

@@ -57,6 +57,8 @@ class PreviewPublisher(Protocol):
 
     def store_screenshot(self, key: str, png: bytes) -> None: ...
 
+    def publish_site(self, site_dir: Path, project_id: str) -> PublishedPreview: ...
+
 
 def content_type(path: Path) -> str:
     guessed, _ = _TYPES.guess_type(path.name)
@@ -85,25 +87,43 @@ def site_files(site_dir: Path) -> Iterator[tuple[str, Path]]:
 
 
 class S3PreviewPublisher:
-    def __init__(self, bucket: str, base_url: str, s3_client: Any = None) -> None:
+    def __init__(self, bucket: str, base_url: str, s3_client: Any = None, site_url: str = "") -> None:
         self.bucket = bucket
         self.base_url = base_url
+        # The live sites' origin template ("http://{label}.site.localhost:8123"; {label} = the project id).
+        self.site_url = site_url
         self._s3 = s3_client
 
     @property
     def s3(self) -> Any:
         return self._s3 if self._s3 is not None else aws.client("s3")
 
+    def publish_site(self, site_dir: Path, project_id: str) -> PublishedPreview:
+        """Deploy ``site_dir`` as the project's live site (incrementally, like a preview)."""
+        prefix = previews.site_prefix(project_id)
+        files = {relative: (path, _md5(path)) for relative, path in site_files(site_dir)}
+        try:
+            uploaded, deleted = self._sync(prefix, files)
+        except (ClientError, BotoCoreError) as exc:
+            raise PreviewUploadError(f"Could not deploy the live site: {exc}") from exc
+        url = previews.url(self.site_url, project_id) if previews.LABEL_PLACEHOLDER in self.site_url else ""
+        return PublishedPreview(url=url, version_url="", uploaded=uploaded, deleted=deleted)
+
+    def _sync(self, prefix: str, files: dict[str, tuple[Path, str]]) -> tuple[int, int]:
+        """Make ``prefix`` hold exactly ``files``: send what differs, delete what is gone; (sent, deleted)."""
+        existing = self._etags(prefix)
+        changed = {rel: path for rel, (path, md5) in files.items() if existing.get(prefix + rel) != md5}
+        self._upload(prefix, changed)
+        stale = [key for key in existing if key[len(prefix) :] not in files]
+        self._delete(stale)
+        return len(changed), len(stale)
+
     def publish(self, site_dir: Path, project_id: str, thread_id: str, commit: str) -> PublishedPreview:
         prefix = previews.thread_prefix(project_id, thread_id)  # validates: ids become key prefixes
         files = {relative: (path, _md5(path)) for relative, path in site_files(site_dir)}
         per_origin = previews.LABEL_PLACEHOLDER in self.base_url
         try:
-            existing = self._etags(prefix)
-            changed = {rel: path for rel, (path, md5) in files.items() if existing.get(prefix + rel) != md5}
-            self._upload(prefix, changed)
-            stale = [key for key in existing if key[len(prefix) :] not in files]
-            self._delete(stale)
+            uploaded, deleted = self._sync(prefix, files)
             version_url = ""
             if per_origin and commit:
                 self._freeze(prefix, previews.commit_prefix(project_id, commit), files)
@@ -114,7 +134,7 @@ class S3PreviewPublisher:
             url = previews.url(self.base_url, previews.thread_label(project_id, thread_id))
         else:
             url = f"{self.base_url.rstrip('/')}/{project_id}/{thread_id}/index.html"
-        return PublishedPreview(url=url, version_url=version_url, uploaded=len(changed), deleted=len(stale))
+        return PublishedPreview(url=url, version_url=version_url, uploaded=uploaded, deleted=deleted)
 
     def store_screenshot(self, key: str, png: bytes) -> None:
         try:

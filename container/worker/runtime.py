@@ -24,11 +24,12 @@ from botocore.exceptions import ClientError
 from container.worker.attachments import s3_fetcher
 from container.worker.cancel import Cancellation, Interruption
 from container.worker.job import run_command
+from container.worker.live import LiveHistory, run_keyword
 from container.worker.preview import S3PreviewPublisher
 from container.worker.screenshot import find_browser
 from workflows import names, replies
 from workflows.aws import client
-from workflows.commands import is_stop
+from workflows.commands import is_stop, keyword
 from workflows.errors import (
     ProjectConfigError,
     WebOrdinaryError,
@@ -38,6 +39,8 @@ from workflows.errors import (
     asl_error_name,
     describe,
 )
+from workflows.eventlog import EventLog
+from workflows.events import fold
 from workflows.models import ClaimRequest, Command, CommandResult, NormalisedMessage, Project, WorkerReady, WorkItem
 from workflows.settings import Tables, WorkerSettings
 from workflows.stores.ownership import DynamoOwnership, owner_key
@@ -258,7 +261,8 @@ class Worker:
 
     def _watch(self, queue_url: str, done: threading.Event) -> None:
         """While a command runs, keep reading the queue: a newer message interrupts it (within about a second);
-        a resumed command just waits its turn."""
+        a resumed command, and PUBLISH or UNDO (which act on what the running change will have made), wait
+        their turn."""
         while not done.is_set():
             try:
                 messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
@@ -270,7 +274,7 @@ class Worker:
                 work = self._take(message, queue_url)
                 if work is None:
                     continue
-                if work.command.resume:
+                if work.command.resume or self._is_keyword(work):
                     with self._lock:
                         self._later.append(work)
                     continue
@@ -280,6 +284,14 @@ class Worker:
                 self._cancel.cancel(
                     Interruption(by_message=work.command.messageId, by_thread=work.command.threadId, stop=stop)
                 )
+
+    def _is_keyword(self, work: WorkItem) -> bool:
+        try:
+            project = self._project(work.command.projectId)
+            instruction = self._message(work.command.messageKey).instruction
+        except Exception:
+            return False
+        return keyword(instruction, project.publishWords, project.undoWords) is not None
 
     def _is_stop(self, work: WorkItem) -> bool:
         try:
@@ -310,19 +322,29 @@ class Worker:
         self._holding(command, work.taskToken)
         try:
             message = self._message(command.messageKey)
-            if is_stop(message.instruction):
+            project = self._project(command.projectId) if not is_stop(message.instruction) else None
+            said = keyword(message.instruction, project.publishWords, project.undoWords) if project else None
+            if project is None:
                 result = self._stop_result(command)
+            elif said is not None:
+                result = run_keyword(
+                    said,
+                    project,
+                    command,
+                    self._history(command.threadId),
+                    workspace_root=Path(self.settings.workspace_root),
+                    publisher=self._publisher(),
+                    identity=(self.settings.git_author_name, self.settings.git_author_email),
+                    git_token=self.settings.git_token,
+                    cancel=self._cancel,
+                )
             else:
                 result = run_command(
-                    self._project(command.projectId),
+                    project,
                     message,
                     command,
                     workspace_root=Path(self.settings.workspace_root),
-                    publisher=S3PreviewPublisher(
-                        self.settings.preview_bucket,
-                        self.settings.preview_origin or self.settings.preview_base_url,
-                        s3_client=self.s3,
-                    ),
+                    publisher=self._publisher(),
                     identity=(self.settings.git_author_name, self.settings.git_author_email),
                     git_token=self.settings.git_token,
                     browser=find_browser(self.settings.browser),
@@ -352,6 +374,19 @@ class Worker:
             self._holding(command, None)
         if not self._abandoned:
             self._succeed(work.taskToken, result.model_dump_json())
+
+    def _publisher(self) -> S3PreviewPublisher:
+        return S3PreviewPublisher(
+            self.settings.preview_bucket,
+            self.settings.preview_origin or self.settings.preview_base_url,
+            s3_client=self.s3,
+            site_url=self.settings.site_origin,
+        )
+
+    def _history(self, thread_id: str) -> LiveHistory:
+        """What PUBLISH and UNDO need from the thread's events: the change the owner saw, the last publish."""
+        state = fold(thread_id, EventLog(self.ddb, self.tables.events).read(thread_id))
+        return LiveHistory(shown_commit=state.shownCommit, last_publish=state.lastPublish)
 
     def _after_interruption(self, work: WorkItem, instruction: str, carried: str, exc: WorkerInterruptedError) -> None:
         detail = json.loads(str(exc))

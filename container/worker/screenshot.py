@@ -11,11 +11,14 @@ environment the site's tooling gets, a profile of its own and a deadline; every 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.server
+import os
 import shlex
 import shutil
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -33,6 +36,10 @@ SHOT_TIMEOUT_S = 45.0
 # Time the page gets to run its scripts and load its fonts before the picture (virtual time: no real wait
 # once the page is idle).
 SETTLE_MS = 3000
+# Browsers are heavy: at most this many at once on one machine (every worker there shares the slots, through
+# lock files in the machine's own temp dir: on AWS each task has its own; never on the shared workspace volume).
+BROWSER_SLOTS = max(1, (os.cpu_count() or 2) // 2)
+SLOT_WAIT_S = 60.0
 # Where generators keep page sources; what follows is the page's path on the built site.
 _PAGE_ROOTS = ("src/pages/", "src/routes/", "src/content/", "app/", "pages/", "content/", "src/", "docs/")
 _PAGE_SUFFIXES = {".html", ".htm", ".md", ".markdown", ".mdx", ".astro", ".njk", ".liquid", ".vue", ".svelte",
@@ -161,6 +168,35 @@ def _check_loads(origin: str, page: str) -> None:
         raise ScreenshotError(f"the page {page} could not be loaded") from exc
 
 
+@contextlib.contextmanager
+def browser_slot(
+    wait: float = SLOT_WAIT_S, cancel: Cancellation | None = None, slots: int = BROWSER_SLOTS, where: Path | None = None
+) -> Iterator[None]:
+    """Hold one of the machine's browser slots for the duration; ScreenshotError when none frees up in time."""
+    folder = where or Path(tempfile.gettempdir()) / "webordinary-browser-slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    while True:
+        for index in range(slots):
+            handle = (folder / f"{index}.lock").open("w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        if cancel is not None:
+            cancel.check()
+        if time.monotonic() > deadline:
+            raise ScreenshotError("the machine that takes the pictures was too busy")
+        time.sleep(0.1)
+
+
 def capture(browser: str, url: str, *, timeout: float = SHOT_TIMEOUT_S, cancel: Cancellation | None = None) -> bytes:
     """One PNG of ``url`` at :data:`VIEWPORT`."""
     with tempfile.TemporaryDirectory(prefix="webordinary-shot-") as scratch:
@@ -186,7 +222,9 @@ def capture(browser: str, url: str, *, timeout: float = SHOT_TIMEOUT_S, cancel: 
         env = sanitised_env(
             {"HOME": scratch, "XDG_CONFIG_HOME": f"{scratch}/config", "XDG_CACHE_HOME": f"{scratch}/cache"}
         )
-        result = run_shell(shlex.join(argv), Path(scratch), env, timeout, keep_lines=40, cancel=cancel)
+        # Below everything else: a worker's heartbeats and git must never wait for a picture.
+        nice = ["nice", "-n", "10"] if shutil.which("nice") else []
+        result = run_shell(shlex.join(nice + argv), Path(scratch), env, timeout, keep_lines=40, cancel=cancel)
         if cancel is not None and result.cancelled:
             cancel.check()
         if result.timed_out:
@@ -210,7 +248,7 @@ def screenshots(
     if not site_dir.is_dir():
         raise ScreenshotError("there is no built site to look at")
     shots: list[Shot] = []
-    with serve(site_dir) as origin:
+    with browser_slot(cancel=cancel), serve(site_dir) as origin:
         for page in changed_pages(site_dir, changed_files):
             _check_loads(origin, page)
             shots.append(Shot(page=page, png=capture(browser, origin + page, timeout=timeout, cancel=cancel)))

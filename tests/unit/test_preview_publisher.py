@@ -93,3 +93,29 @@ def test_without_per_preview_origins_previews_are_paths_and_have_no_version_copy
     published = S3PreviewPublisher(BUCKET, "https://p.test/previews/", s3_client=s3).publish(site, "beta", THREAD, C1)
     assert published.url == f"https://p.test/previews/beta/{THREAD}/index.html" and published.version_url == ""
     assert set(_keys(s3, "previews/beta/")) == {f"{THREAD}/index.html"}
+
+
+def test_the_live_site_is_deployed_incrementally_at_its_own_origin(s3: object, tmp_path: Path) -> None:
+    from workflows.local.operations import fetch_preview
+    from workflows.local.preview_server import PreviewServer
+
+    publisher = S3PreviewPublisher(BUCKET, ORIGIN, s3_client=s3, site_url="http://{label}.site.localhost:8123")
+    site = _site(tmp_path / "live", {"index.html": b"<p>Live</p>", "contact/index.html": b"c", "gone.html": b"g"})
+    first = publisher.publish_site(site, "livesite")
+    assert first.url == "http://livesite.site.localhost:8123/" and (first.uploaded, first.deleted) == (3, 0)
+    (site / "gone.html").unlink()
+    (site / "index.html").write_bytes(b"<p>Live again</p>")
+    second = publisher.publish_site(site, "livesite")
+    assert (second.uploaded, second.deleted) == (1, 1)
+    assert set(_keys(s3, "sites/livesite/")) == {"index.html", "contact/index.html"}
+    assert S3PreviewPublisher(BUCKET, ORIGIN, s3_client=s3).publish_site(site, "livesite").url == ""  # no origin
+
+    server = PreviewServer(s3, BUCKET).start()
+    try:
+        live = server.site_template.replace("{label}", "livesite")
+        assert fetch_preview(live + "/").text == "<p>Live again</p>"
+        assert fetch_preview(live + "/contact/").text == "c"
+        assert fetch_preview(server.site_template.replace("{label}", "nosuch") + "/").status_code == 404
+        assert fetch_preview(server.site_template.replace("{label}", "Bad_Name!") + "/").status_code == 404
+    finally:
+        server.stop()

@@ -153,3 +153,14 @@ def test_a_browser_that_hangs_is_stopped_at_the_deadline(tmp_path: Path) -> None
     fake.chmod(0o755)
     with pytest.raises(ScreenshotError, match=r"did not finish within 0\.5 seconds"):
         screenshots(VITE_DIST, [], str(fake), timeout=0.5)
+
+
+def test_browsers_take_turns_for_the_machines_slots(tmp_path: Path) -> None:
+    from container.worker.screenshot import browser_slot
+
+    held = browser_slot(slots=1, where=tmp_path)
+    busy = browser_slot(wait=0.3, slots=1, where=tmp_path)
+    with held, pytest.raises(ScreenshotError, match="too busy"), busy:
+        pass  # never reached: the only slot is held
+    with browser_slot(wait=0.3, slots=1, where=tmp_path):
+        pass  # free again once released

@@ -19,13 +19,17 @@ from workflows import previews
 
 log = logging.getLogger("webordinary.previews")
 PREVIEW_DOMAIN = "preview.localhost"
+SITE_DOMAIN = "site.localhost"  # the live sites: {project}.site.localhost -> sites/{project}/
 
 
 class PreviewServer:
-    def __init__(self, s3: Any, bucket: str, domain: str = PREVIEW_DOMAIN, port: int = 0) -> None:
+    def __init__(
+        self, s3: Any, bucket: str, domain: str = PREVIEW_DOMAIN, port: int = 0, site_domain: str = SITE_DOMAIN
+    ) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.domain = domain
+        self.site_domain = site_domain
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,6 +52,21 @@ class PreviewServer:
         """What the worker builds preview URLs from (``{label}`` is the preview's host label)."""
         return f"http://{previews.LABEL_PLACEHOLDER}.{self.domain}:{self.port}"
 
+    @property
+    def site_template(self) -> str:
+        """What the worker builds live-site URLs from (``{label}`` is the project id)."""
+        return f"http://{previews.LABEL_PLACEHOLDER}.{self.site_domain}:{self.port}"
+
+    def _prefix(self, host: str) -> str | None:
+        label = previews.label_of_host(host, self.domain)
+        if label:
+            return previews.prefix_for_label(label)
+        project = previews.label_of_host(host, self.site_domain)
+        try:
+            return previews.site_prefix(project) if project else None
+        except ValueError:
+            return None
+
     def start(self) -> PreviewServer:
         self._thread.start()
         return self
@@ -66,8 +85,7 @@ class PreviewServer:
         return response
 
     def answer(self, request: BaseHTTPRequestHandler, *, body: bool) -> None:
-        label = previews.label_of_host(request.headers.get("Host", ""), self.domain)
-        prefix = previews.prefix_for_label(label) if label else None
+        prefix = self._prefix(request.headers.get("Host", ""))
         if prefix is None:
             self._send(request, 404, "text/plain; charset=utf-8", b"No preview here.\n", "no-store", body)
             return

@@ -53,6 +53,7 @@ class StackInfo(BaseModel):
     stateMachineArn: str
     previewBaseUrl: str
     previewOrigin: str = ""  # "http://{label}.preview.localhost:{port}": the preview server's URL template
+    siteOrigin: str = ""  # "http://{label}.site.localhost:{port}": the live sites ({label} = the project id)
     claimQueueUrl: str
     deadLetterQueueUrl: str
     clusterArn: str
@@ -97,6 +98,7 @@ class StackInfo(BaseModel):
                 names.CLAIM_QUEUE.env: self.claimQueueUrl,
                 "WEBORDINARY_PREVIEW_BASE_URL": self.previewBaseUrl,
                 "WEBORDINARY_PREVIEW_ORIGIN": self.previewOrigin,
+                "WEBORDINARY_SITE_ORIGIN": self.siteOrigin,
                 "WEBORDINARY_WORKSPACE_ROOT": str(Path(self.stateDir) / "workspaces"),
                 "WEBORDINARY_IDLE_SECONDS": str(idle_seconds),
                 "WEBORDINARY_HEARTBEAT_SECONDS": str(heartbeat_seconds),
@@ -309,6 +311,7 @@ class EmbeddedStack:
             stateMachineArn=machine_arn,
             previewBaseUrl=preview_base,
             previewOrigin=self._previews.origin_template,
+            siteOrigin=self._previews.site_template,
             claimQueueUrl=claim_url,
             deadLetterQueueUrl=dead_letter_url,
             clusterArn=cluster_arn,
