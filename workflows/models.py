@@ -190,6 +190,7 @@ class Screenshot(Contract):
 
     page: str
     key: str
+    beforeKey: str = ""  # the same page on the default branch's build, when it has that page
 
 
 LiveOutcome = Literal["published", "already-live", "stale", "conflict", "nothing", "undone", "live-moved"]

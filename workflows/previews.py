@@ -42,10 +42,13 @@ def commit_prefix(project_id: str, commit: str) -> str:
     return f"{PREVIEW_PREFIX}{project_id}/commits/{short}/"
 
 
-def screenshot_key(project_id: str, commit: str, index: int) -> str:
-    """Where the ``index``-th picture of a change is kept (not under a preview: pictures are not site files)."""
+def screenshot_key(project_id: str, commit: str, name: int | str) -> str:
+    """Where a picture of a change is kept (not under a preview: pictures are not site files); ``name`` is the
+    page's number, "{n}-before" for the same page before the change."""
     commit_prefix(project_id, commit)  # validates
-    return f"{SCREENSHOT_PREFIX}{project_id}/{commit[:COMMIT_LABEL_LENGTH].lower()}/{index}.png"
+    if not re.fullmatch(r"[0-9]+(-before)?", str(name)):
+        raise ValueError(f"invalid picture name {name!r}")
+    return f"{SCREENSHOT_PREFIX}{project_id}/{commit[:COMMIT_LABEL_LENGTH].lower()}/{name}.png"
 
 
 def site_prefix(project_id: str) -> str:

@@ -53,6 +53,7 @@ class BehindFacts(_Facts):
 class ScreenshotFacts(_Facts):
     page: str  # "/", "/contact/"
     key: str  # the PNG in the preview bucket (the sender fetches it)
+    beforeKey: str = ""  # the same page before the change (the default branch's build), when there is one
 
 
 class LiveFacts(_Facts):
@@ -150,12 +151,12 @@ def render(facts: ReplyFacts, pictures: Mapping[str, bytes] | None = None) -> Re
         case "done":
             result = facts.result or ResultFacts()
             images, note = _pictures(result, pictures or {})
-            body = _done(result, pictured=len(images), no_picture=note)
+            body = _done(result, pictured=len(images), no_picture=note, before=any(b for _, _, b in images))
             footer = _footer(facts.threadId, result.commit)
             return RenderedReply(
                 text=_letter(body, footer),
                 html=_done_html(result, images, note, footer),
-                images=tuple(image for image, _ in images),
+                images=tuple(image for after, _, before in images for image in (before, after) if image is not None),
             )
         case "stopped":
             body = _stopped(facts.result or ResultFacts())
@@ -195,21 +196,29 @@ def _log_attachment(failure: FailureFacts) -> MailAttachment | None:
     )
 
 
-def _pictures(result: ResultFacts, pictures: Mapping[str, bytes]) -> tuple[list[tuple[InlineImage, str]], str]:
-    """(inline image, page) for each screenshot the sender could fetch; else why there is none."""
-    images = [
-        (
-            InlineImage(
-                content_id=f"screenshot-{index}@webordinary",
-                filename=f"{_slug(shot.page)}.png",
-                content_type="image/png",
-                data=pictures[shot.key],
-            ),
-            shot.page,
+Pictured = tuple[InlineImage, str, "InlineImage | None"]  # (after, page, before)
+
+
+def _pictures(result: ResultFacts, pictures: Mapping[str, bytes]) -> tuple[list[Pictured], str]:
+    """(after, page, before) for each screenshot the sender could fetch; else why there is none."""
+
+    def image(name: str, page: str, data: bytes) -> InlineImage:
+        return InlineImage(
+            content_id=f"{name}@webordinary", filename=f"{_slug(page)}-{name}.png", content_type="image/png", data=data
         )
-        for index, shot in enumerate(result.screenshots, 1)
-        if shot.key in pictures
-    ]
+
+    images: list[Pictured] = []
+    for index, shot in enumerate(result.screenshots, 1):
+        if shot.key not in pictures:
+            continue
+        before = pictures.get(shot.beforeKey) if shot.beforeKey else None
+        images.append(
+            (
+                image(f"screenshot-{index}", shot.page, pictures[shot.key]),
+                shot.page,
+                image(f"before-{index}", shot.page, before) if before else None,
+            )
+        )
     if images:
         return images, ""
     if result.screenshots:
@@ -221,13 +230,13 @@ def _slug(page: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", page.lower()).strip("-") or "home"
 
 
-def _done(result: ResultFacts, pictured: int = 0, no_picture: str = "") -> list[str]:
+def _done(result: ResultFacts, pictured: int = 0, no_picture: str = "", before: bool = False) -> list[str]:
     paragraphs = ["Your change is ready to look at.", _sentence(result.summary)]
     if pictured:
         paragraphs.append(
-            "A picture of the changed page is in this email."
-            if pictured == 1
-            else "Pictures of the changed pages are in this email."
+            ("A picture of the changed page" if pictured == 1 else "Pictures of the changed pages")
+            + (", before and after the change," if before else "")
+            + (" is in this email." if pictured == 1 else " are in this email.")
         )
     elif no_picture:
         paragraphs.append(f"There is no picture this time: {_sentence(no_picture).rstrip('.')}.")
@@ -341,7 +350,14 @@ def _link(url: str, page: str = "/") -> str | None:
     return url.rstrip("/") + quote(page if page.startswith("/") else f"/{page}", safe="/.-_~")
 
 
-def _done_html(result: ResultFacts, images: list[tuple[InlineImage, str]], no_picture: str, footer: str) -> str:
+def _img(image: InlineImage, alt: str) -> str:
+    return (
+        f'<img src="cid:{html.escape(image.content_id)}" alt="{html.escape(alt)}" width="640" '
+        'style="max-width:100%;border:1px solid #ddd">'
+    )
+
+
+def _done_html(result: ResultFacts, images: list[Pictured], no_picture: str, footer: str) -> str:
     """The HTML part: the same facts as the text, with the pictures inline and the pages as links. Nothing
     from the agent's words becomes markup: they are escaped, and links point only at our preview."""
     e = html.escape
@@ -350,17 +366,18 @@ def _done_html(result: ResultFacts, images: list[tuple[InlineImage, str]], no_pi
     summary = _sentence(result.summary)
     if summary:
         parts.append("<p>" + "<br>".join(e(line) for line in summary.splitlines()) + "</p>")
-    for image, page in images:
-        picture = (
-            f'<img src="cid:{e(image.content_id)}" alt="{e("Your page " + page + " after the change")}" '
-            'width="640" style="max-width:100%;border:1px solid #ddd">'
-        )
+    for image, page, before in images:
         target = _link(base, page)
+        if before is not None:
+            parts.append(f"<p>{e(page)} before:</p>")
+            parts.append(f"<p>{_img(before, f'Your page {page} before the change')}</p>")
+            parts.append(f"<p>{e(page)} after:</p>")
+        picture = _img(image, f"Your page {page} after the change")
         parts.append(f'<p><a href="{e(target)}">{picture}</a></p>' if target else f"<p>{picture}</p>")
     if not images and no_picture:
         parts.append(f"<p>There is no picture this time: {e(_sentence(no_picture).rstrip('.'))}.</p>")
     links = []
-    for _, page in images:
+    for _, page, _ in images:
         target = _link(base, page)
         if target:
             links.append(f'<li><a href="{e(target)}">{e(page)}</a></li>')

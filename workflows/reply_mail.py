@@ -97,11 +97,12 @@ def fetch_pictures(s3: S3Client | None, bucket: str, facts: ReplyFacts) -> dict[
     if s3 is None or facts.result is None:
         return {}
     pictures: dict[str, bytes] = {}
-    for shot in facts.result.screenshots:
-        if not shot.key.startswith(names.SCREENSHOT_PREFIX):
+    keys = [key for shot in facts.result.screenshots for key in (shot.key, shot.beforeKey) if key]
+    for key in keys:
+        if not key.startswith(names.SCREENSHOT_PREFIX):
             continue  # only our own pictures, whatever the facts say
         try:
-            pictures[shot.key] = s3.get_object(Bucket=bucket, Key=shot.key)["Body"].read()
+            pictures[key] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError):
             continue
     return pictures

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from container.worker.attachments import Fetch, prepare_uploads
+from container.worker.before import before_pictures
 from container.worker.build import check_output_dir, plan_build, run_build
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
 from container.worker.editors import editor_for
@@ -134,19 +135,25 @@ def take_screenshots(
     files: list[str],
     browser: str | None,
     publisher: PreviewPublisher,
-    project_id: str,
+    project: Project,
     commit: str,
     cancel: Cancellation,
+    before: Callable[[list[str]], dict[str, bytes]] | None = None,
 ) -> tuple[list[Screenshot], str]:
-    """Pictures of the pages the change touched, stored for the reply; or none, and why in plain words. A
-    command never fails for want of a picture."""
+    """Pictures of the pages the change touched (and, from ``before``, the same pages before it), stored for the
+    reply; or none, and why in plain words. A command never fails for want of a picture."""
     try:
         shots = screenshots(site, files, browser, cancel=cancel)
+        earlier = before([shot.page for shot in shots]) if before is not None and shots else {}
         stored = []
         for index, shot in enumerate(shots, 1):
-            key = previews.screenshot_key(project_id, commit, index)
+            key = previews.screenshot_key(project.projectId, commit, index)
             publisher.store_screenshot(key, shot.png)
-            stored.append(Screenshot(page=shot.page, key=key))
+            before_key = ""
+            if shot.page in earlier:
+                before_key = previews.screenshot_key(project.projectId, commit, f"{index}-before")
+                publisher.store_screenshot(before_key, earlier[shot.page])
+            stored.append(Screenshot(page=shot.page, key=key, beforeKey=before_key))
     except ScreenshotError as exc:
         return [], str(exc)
     except PreviewUploadError:
@@ -234,7 +241,19 @@ def run_command(
             # The branch had moved on the remote: the preview must show what was pushed, merge and all.
             sha = workspace.head()
         with clock.lap("screenshot"):
-            shots, no_shots = take_screenshots(built.path, files, browser, publisher, project.projectId, sha, cancel)
+
+            def before(pages: list[str]) -> dict[str, bytes]:
+                return before_pictures(
+                    workspace,
+                    project,
+                    pages,
+                    browser,
+                    cache_root=workspace_root / BUILD_CACHE,
+                    build_timeout=build_timeout,
+                    cancel=cancel,
+                )
+
+            shots, no_shots = take_screenshots(built.path, files, browser, publisher, project, sha, cancel, before)
     except CommandCancelledError as stopped:
         if stopped.interruption.abandon:
             raise WorkerAbandonedError(str(stopped)) from None

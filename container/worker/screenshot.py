@@ -241,15 +241,22 @@ def screenshots(
     *,
     timeout: float = SHOT_TIMEOUT_S,
     cancel: Cancellation | None = None,
+    pages: Sequence[str] | None = None,
 ) -> list[Shot]:
-    """Pictures of the pages the change touched, or :class:`ScreenshotError` saying why there are none."""
+    """Pictures of the pages the change touched, or :class:`ScreenshotError` saying why there are none.
+    ``pages``: these pages instead, leaving out any the site does not have (the "before" of a new page)."""
     if browser is None:
         raise ScreenshotError("no browser is installed where your change was built")
     if not site_dir.is_dir():
         raise ScreenshotError("there is no built site to look at")
+    if pages is not None:
+        built = site_pages(site_dir)
+        wanted = [page for page in pages if page in built or (page == "/" and (site_dir / "index.html").is_file())]
+    else:
+        wanted = changed_pages(site_dir, changed_files)
     shots: list[Shot] = []
     with browser_slot(cancel=cancel), serve(site_dir) as origin:
-        for page in changed_pages(site_dir, changed_files):
+        for page in wanted:
             _check_loads(origin, page)
             shots.append(Shot(page=page, png=capture(browser, origin + page, timeout=timeout, cancel=cancel)))
     return shots

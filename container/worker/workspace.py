@@ -464,6 +464,10 @@ class Workspace:
     def head(self) -> str:
         return self.repo.head.commit.hexsha
 
+    def default_commit(self) -> str | None:
+        """The default branch's commit as last fetched (what the live site is built from)."""
+        return self._resolve(self.repo, self._default_ref())
+
     def head_commit_for(self, message_id: str) -> tuple[str, list[str]] | None:
         """HEAD's (sha, files) if HEAD was made for ``message_id`` (its ``Message:`` trailer), else None.
 

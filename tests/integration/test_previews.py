@@ -154,10 +154,13 @@ def test_the_reply_shows_pictures_of_the_pages_the_change_touched(info: StackInf
     assert sorted(shot["page"] for shot in result["screenshots"]) == ["/", "/contact/"]
     assert result["timings"]["screenshotMs"] > 0
 
+    # ...and the same pages on the live version (the default branch's build), before the change.
+    assert all(shot["beforeKey"].endswith("-before.png") for shot in result["screenshots"])
+
     (reply,) = [r for r in operations.outbox(info) if r["threadId"] == outcome.threadId]
-    assert len(reply["images"]) == 2
+    assert len(reply["images"]) == 4
     for content_id, png in reply["images"].items():
         assert pngs.size(png) == VIEWPORT
         assert f'src="cid:{content_id}"' in reply["html"]
     assert f'href="{result["versionUrl"]}contact/"' in reply["html"]
-    assert "Pictures of the changed pages are in this email." in reply["text"]
+    assert "Pictures of the changed pages, before and after the change, are in this email." in reply["text"]

@@ -164,3 +164,43 @@ def test_browsers_take_turns_for_the_machines_slots(tmp_path: Path) -> None:
         pass  # never reached: the only slot is held
     with browser_slot(wait=0.3, slots=1, where=tmp_path):
         pass  # free again once released
+
+
+@needs_browser
+def test_a_change_is_pictured_before_and_after_and_the_before_is_kept_for_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from container.worker.job import run_command
+    from tests.gitrepos import FakePublisher, isolate_git, message_and_command, seed_origin
+    from workflows.models import Project
+
+    isolate_git(tmp_path, monkeypatch)
+    page = '<body style="background:#fff"><h1>Call us</h1><p style="font-size:80px">{}</p></body>\n'
+    origin = seed_origin(tmp_path / "remote" / "site.git", {"index.html": page.format("555-0100"), "about.html": "a"})
+    project = Project(projectId="acme", repoUrl=str(origin), editor="replace", buildCommand="")
+    root, publisher = tmp_path / "workspaces", FakePublisher()
+
+    def change(thread: str, message_id: str) -> list:  # type: ignore[type-arg]
+        message, command = message_and_command('replace "555-0100" with "555-0199"', message_id, thread)
+        result = run_command(
+            project,
+            message,
+            command,
+            workspace_root=root,
+            publisher=publisher,
+            identity=("WebOrdinary", "bot@webordinary.test"),
+            browser=BROWSER,
+        )
+        return result.screenshots
+
+    (shot,) = change("ab3k9x2m", "m-1")
+    assert shot.page == "/" and shot.key.endswith("/1.png") and shot.beforeKey.endswith("/1-before.png")
+    after, before = publisher.screenshots[shot.key], publisher.screenshots[shot.beforeKey]
+    assert pngs.size(before) == pngs.size(after) == VIEWPORT and before != after
+    kept = list((root / ".cache" / "before" / "acme").rglob("*.png"))
+    assert [path.name for path in kept] == ["home.png"]
+    assert not (root / "acme" / "alice" / "before").exists()  # the worktree is gone
+
+    kept[0].write_bytes(b"\x89PNG-kept")  # the next thread's change against the same live version reuses it
+    (again,) = change("cd5h7j8k", "m-2")
+    assert publisher.screenshots[again.beforeKey] == b"\x89PNG-kept"
