@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast lint bench clean install
+.PHONY: demo test test-fast lint bench bench-sites clean install
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -32,6 +32,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/webordinary bench --state-dir .webordinary/bench
+	$(BIN)/webordinary bench-sites
+
+# What real sites cost: a 1,000-file site's git + upload against plain git and boto3, installs, pictures.
+bench-sites: $(STAMP)
+	$(BIN)/webordinary bench-sites
 
 clean:
 	rm -rf $(VENV) .webordinary .pytest_cache .mypy_cache .ruff_cache

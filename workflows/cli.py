@@ -255,6 +255,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK if report["ok"] else EXIT_FAILED
 
 
+def cmd_bench_sites(args: argparse.Namespace) -> int:
+    import io
+    from contextlib import redirect_stdout
+
+    from workflows.local.bench_sites import print_report, run_bench_sites
+
+    report = run_bench_sites()
+    text = io.StringIO()
+    with redirect_stdout(text):
+        print_report(report)
+    _print(args, report, text.getvalue().rstrip())
+    return EXIT_OK
+
+
 # --- parser -----------------------------------------------------------------------------------------------
 
 
@@ -321,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load", type=int, default=100, help="messages in the load run with interrupts (0: skip)")
     p.add_argument("--pairs", type=int, default=20, help="project+user pairs in the load run")
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser(
+        "bench-sites", parents=[common], help="real-site figures: a 1,000-file site's git+upload, installs, pictures"
+    )
+    p.set_defaults(func=cmd_bench_sites)
     return parser
 
 

@@ -1,0 +1,209 @@
+"""``webordinary bench-sites``: what real sites cost the worker. Prints figures; asserts nothing about speed.
+
+1. A 1,000-file site with a one-file change: the worker's own time outside the agent and the build (prepare,
+   commit, push, incremental upload), against the same git work done with the plain git CLI and a single-file
+   upload with boto3, and their ratio (the goal is at most 1.5x).
+2. A second build with an unchanged lockfile: its install time (the dependency cache should make it ~0).
+3. One screenshot of a real Vite page: p50 and max of a few.
+
+S3 is moto in process; git is real, against a bare repository on local disk.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from container.worker.build import plan_build, run_build
+from container.worker.job import run_command
+from container.worker.preview import S3PreviewPublisher
+from container.worker.screenshot import capture, find_browser, serve
+from workflows.models import Command, NormalisedMessage, Project
+from workflows.threads import branch_for
+
+BUCKET = "bench-sites"
+PAGES = 1000
+RUNS = 5
+IDENTITY = ("WebOrdinary", "bot@webordinary.test")
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+VITE_SOURCE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "sites" / "vite"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV, "GIT_CEILING_DIRECTORIES": str(cwd.parent)}
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def _big_site(where: Path) -> Path:
+    """A bare repository whose main holds a 1,000-page site (about 2 KiB a page) and its stylesheet."""
+    seed = where / "seed"
+    (seed / "pages").mkdir(parents=True)
+    for n in range(PAGES - 1):
+        body = f"<h1>Page {n}</h1>\n" + "<p>Fresh bread daily on the harbour front.</p>\n" * 40
+        (seed / "pages" / f"page-{n:04}.html").write_text(body)
+    (seed / "index.html").write_text("<h1>Harbour Bakery</h1>\n<p>Call us on 555-0100</p>\n")
+    bare = where / "site.git"
+    _git(where, "init", "-q", "--bare", "-b", "main", str(bare))
+    _git(seed, "init", "-q", "-b", "main")
+    _git(seed, "add", "-A")
+    _git(seed, "commit", "-q", "-m", "A big site")
+    _git(seed, "push", "-q", str(bare), "main")
+    return bare
+
+
+def _command(n: int, thread: str) -> tuple[NormalisedMessage, Command]:
+    message_id = f"bench-{n}"
+    instruction = f'replace "555-01{n:02}" with "555-01{n + 1:02}"'
+    message = NormalisedMessage(
+        messageId=message_id,
+        projectId="big",
+        threadId=thread,
+        userId="alice",
+        sender="alice@example.com",
+        instruction=instruction,
+        receivedAt="2026-01-01T00:00:00Z",
+        rawKey=f"raw/{message_id}",
+    )
+    command = Command(
+        messageId=message_id,
+        threadId=thread,
+        projectId="big",
+        userId="alice",
+        branch=branch_for(thread),
+        messageKey=f"messages/{message_id}",
+        executionName=f"{thread}-{message_id}",
+    )
+    return message, command
+
+
+@contextmanager
+def _s3() -> Iterator[Any]:
+    from moto import mock_aws
+
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID")}
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        yield s3
+    for key, value in saved.items():
+        if value is not None:
+            os.environ[key] = value
+
+
+def worker_overhead(where: Path) -> dict[str, Any]:
+    """Figure 1: the worker against plain git + boto3, for a one-file change of a 1,000-file site."""
+    bare = _big_site(where)
+    project = Project(projectId="big", repoUrl=str(bare), editor="replace", buildCommand="")
+    thread = "bg7k2m4n"
+    worker_ms: list[float] = []
+    plain_ms: list[float] = []
+    with _s3() as s3:
+        publisher = S3PreviewPublisher(BUCKET, "http://{label}.preview.localhost:1", s3_client=s3)
+        root = where / "workspaces"
+        for n in range(RUNS + 1):  # the first run clones and uploads everything: not counted
+            message, command = _command(n, thread)
+            result = run_command(project, message, command, workspace_root=root, publisher=publisher, identity=IDENTITY)
+            if n:
+                # Everything but the agent: the replace editor takes about a millisecond of the edit lap.
+                worker_ms.append(result.timings.totalMs - result.timings.buildMs - result.timings.screenshotMs)
+        plain = where / "plain"
+        _git(where, "clone", "-q", str(bare), str(plain))
+        branch = branch_for(thread)
+        for n in range(RUNS):
+            started = time.perf_counter()
+            _git(plain, "fetch", "-q", "origin")
+            _git(plain, "checkout", "-q", "-B", branch, f"origin/{branch}")
+            page = plain / "index.html"
+            page.write_text(page.read_text() + f"<p>{n}</p>\n")
+            _git(plain, "commit", "-q", "-am", f"plain {n}")
+            _git(plain, "push", "-q", "origin", branch)
+            s3.put_object(Bucket=BUCKET, Key="plain/index.html", Body=page.read_bytes(), ContentType="text/html")
+            plain_ms.append((time.perf_counter() - started) * 1000)
+    worker, baseline = statistics.median(worker_ms), statistics.median(plain_ms)
+    return {"files": PAGES, "workerMs": worker, "plainMs": baseline, "ratio": worker / baseline}
+
+
+def second_install(where: Path) -> dict[str, Any]:
+    """Figure 2: install time of a second build with the same lockfile (the dependency cache)."""
+    if shutil.which("npm") is None:
+        return {"skipped": "no npm on this machine"}
+    cache = where / "cache"
+    times: list[float] = []
+    for n in range(2):
+        checkout = where / f"vite-{n}"
+        shutil.copytree(VITE_SOURCE / "source", checkout)
+        plan = plan_build(checkout, "", "")
+        started = time.perf_counter()
+        try:
+            run_build(checkout, plan, 600, None, cache)
+        except Exception as exc:  # a registry that cannot be reached: say so, not a traceback
+            return {"skipped": f"the first build failed ({type(exc).__name__}): {str(exc).splitlines()[0]}"}
+        times.append(time.perf_counter() - started)
+    return {"firstBuildS": times[0], "secondBuildS": times[1]}
+
+
+def screenshot_time() -> dict[str, Any]:
+    browser = find_browser()
+    if browser is None:
+        return {"skipped": "no Chromium on this machine"}
+    seconds = []
+    with serve(VITE_SOURCE / "dist") as origin:
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            capture(browser, origin + "/contact/")
+            seconds.append(time.perf_counter() - started)
+    return {"p50S": statistics.median(seconds), "maxS": max(seconds)}
+
+
+def run_bench_sites() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="webordinary-bench-sites-") as scratch:
+        where = Path(scratch)
+        (where / "big").mkdir()
+        (where / "npm").mkdir()
+        return {
+            "bigSite": worker_overhead(where / "big"),
+            "secondInstall": second_install(where / "npm"),
+            "screenshot": screenshot_time(),
+        }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    big = report["bigSite"]
+    print(
+        f"1,000-file site, one-file change (p50 of {RUNS}): worker outside agent and build {big['workerMs']:.0f} ms; "
+        f"plain git CLI + one boto3 upload {big['plainMs']:.0f} ms; ratio {big['ratio']:.2f}x (goal <= 1.5x)"
+    )
+    install = report["secondInstall"]
+    if "skipped" in install:
+        print(f"second build with an unchanged lockfile: skipped ({install['skipped']})")
+    else:
+        print(
+            f"real Vite build: first {install['firstBuildS']:.1f} s (npm ci), second with the same lockfile "
+            f"{install['secondBuildS']:.1f} s (dependencies from the cache)"
+        )
+    shot = report["screenshot"]
+    if "skipped" in shot:
+        print(f"screenshot: skipped ({shot['skipped']})")
+    else:
+        print(f"screenshot of a real Vite page, 1280x800: p50 {shot['p50S']:.2f} s, max {shot['maxS']:.2f} s")
