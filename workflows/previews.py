@@ -52,8 +52,8 @@ def screenshot_key(project_id: str, commit: str, name: int | str) -> str:
 
 
 def site_prefix(project_id: str) -> str:
-    """Where a project's live site is deployed (PUBLISH, and UNDO's rollback); its host label is the project id
-    on the live-site domain (locally ``{project}.site.localhost``)."""
+    """Where a project's live site is deployed (PUBLISH, and UNDO's rollback). Served locally at
+    ``{project}.site.localhost``, on AWS at ``live-{project}.{preview domain}``."""
     if not PROJECT_ID_RE.fullmatch(project_id):
         raise ValueError(f"invalid site location {project_id!r}")
     return f"{SITE_PREFIX}{project_id}/"
@@ -69,8 +69,15 @@ def commit_label(project_id: str, commit: str) -> str:
     return f"{commit[:COMMIT_LABEL_LENGTH].lower()}-{project_id}"
 
 
+LIVE_LABEL_PREFIX = "live-"  # on AWS the live sites share the preview domain: live-{project}.{domain}
+
+
 def prefix_for_label(label: str) -> str | None:
-    """The S3 prefix a host label names, or None when it names no preview."""
+    """The S3 prefix a host label names, or None when it names no preview (nor live site)."""
+    if label.lower().startswith(LIVE_LABEL_PREFIX):
+        # "live" is 4 characters: never a thread id (8) nor a commit label (7), so never ambiguous.
+        project = label.lower().removeprefix(LIVE_LABEL_PREFIX)
+        return site_prefix(project) if PROJECT_ID_RE.fullmatch(project) else None
     head, dash, project_id = label.lower().partition("-")
     if not dash or not PROJECT_ID_RE.fullmatch(project_id):
         return None

@@ -12,13 +12,15 @@ from constructs import Construct
 from cdk.parts import nag
 from workflows import names, previews
 
-# Viewer request: a preview host ({thread}-{project}.{domain} or {commit7}-{project}.{domain}) to its bucket
-# prefix, and directory URLs (`/about/`, `/about`) to their index.html: the mapping workflows/previews.py
-# defines and the embedded stack's preview server implements (tests/unit/test_previews_function.py runs this
-# code under Node against workflows.previews). Any other host keeps the path (previews under /previews/...).
+# Viewer request: a preview host ({thread}-{project}.{domain} or {commit7}-{project}.{domain}), or a live
+# site's (live-{project}.{domain}, what PUBLISH deploys under sites/{project}/), to its bucket prefix, and
+# directory URLs (`/about/`, `/about`) to their index.html: the mapping workflows/previews.py defines and the
+# embedded stack's preview server implements (tests/unit/test_previews_function.py runs this code under Node
+# against workflows.previews). Any other host keeps the path (previews under /previews/...).
 PREVIEW_FUNCTION = """\
 var DOMAIN = '__DOMAIN__';
 var LABEL = /^([2-9a-hjkmnp-tv-z]{8}|[0-9a-f]{7})-([a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?)$/;
+var LIVE = /^live-([a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?)$/;
 function handler(event) {
   var request = event.request;
   var uri = request.uri;
@@ -29,13 +31,20 @@ function handler(event) {
   }
   var host = request.headers.host ? request.headers.host.value.toLowerCase() : '';
   if (DOMAIN && host.length > DOMAIN.length + 1 && host.endsWith('.' + DOMAIN)) {
-    var match = LABEL.exec(host.slice(0, host.length - DOMAIN.length - 1));
-    if (!match || uri.indexOf('/../') !== -1) {
+    var label = host.slice(0, host.length - DOMAIN.length - 1);
+    var live = LIVE.exec(label);
+    var match = live ? null : LABEL.exec(label);
+    if ((!live && !match) || uri.indexOf('/../') !== -1) {
       return { statusCode: 404, statusDescription: 'Not Found' };
     }
-    var id = match[1];
-    var project = match[2];
-    var prefix = id.length === 8 ? '/previews/' + project + '/' + id : '/previews/' + project + '/commits/' + id;
+    var prefix;
+    if (live) {
+      prefix = '/sites/' + live[1];
+    } else {
+      var id = match[1];
+      var project = match[2];
+      prefix = id.length === 8 ? '/previews/' + project + '/' + id : '/previews/' + project + '/commits/' + id;
+    }
     uri = prefix + uri;
   }
   request.uri = uri;
@@ -116,6 +125,9 @@ class Previews(Construct):
         self.base_url = base_url or f"https://{self.domain_name}/{names.PREVIEW_PREFIX.rstrip('/')}"
         # With a preview domain, each preview at its own origin (root-absolute links work); without one, paths.
         self.origin_template = f"https://{previews.LABEL_PLACEHOLDER}.{domain}" if domain else ""
+        # The live sites PUBLISH deploys: live-{project}.{domain} ({label} = the project id); none without a domain.
+        live = previews.LIVE_LABEL_PREFIX + previews.LABEL_PLACEHOLDER
+        self.site_template = f"https://{live}.{domain}" if domain else ""
 
         nag.acknowledge(
             self.distribution,

@@ -44,6 +44,7 @@ def worker_environment(
     preview_bucket: s3.IBucket,
     preview_base_url: str,
     preview_origin: str,
+    site_origin: str = "",
 ) -> dict[str, str]:
     """The task definition's plain environment, keyed by the variables ``WorkerSettings``/``Tables`` read.
 
@@ -57,6 +58,7 @@ def worker_environment(
         var["preview_bucket"]: preview_bucket.bucket_name,
         var["preview_base_url"]: preview_base_url,
         var["preview_origin"]: preview_origin,
+        var["site_origin"]: site_origin,
         var["claim_queue_url"]: messaging.claim_queue.queue_url,
         var["work_dlq_arn"]: messaging.work_dlq.queue_arn,
         **state.environment,
@@ -76,6 +78,7 @@ class Workers(Construct):
         preview_bucket: s3.IBucket,
         preview_base_url: str,
         preview_origin: str,
+        site_origin: str = "",
         cpu: int,
         memory_mib: int,
         warm_pool_size: int,
@@ -163,6 +166,7 @@ class Workers(Construct):
                 preview_bucket=preview_bucket,
                 preview_base_url=preview_base_url,
                 preview_origin=preview_origin,
+                site_origin=site_origin,
             ),
             secrets={
                 GIT_TOKEN_ENV: ecs.Secret.from_secrets_manager(self.git_token),

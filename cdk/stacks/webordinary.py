@@ -56,6 +56,7 @@ class WebOrdinaryStack(Stack):
             preview_bucket=self.storage.previews,
             preview_base_url=self.previews.base_url,
             preview_origin=self.previews.origin_template,
+            site_origin=self.previews.site_template,
             cpu=config.worker_cpu,
             memory_mib=config.worker_memory_mib,
             warm_pool_size=config.warm_pool_size,

@@ -104,3 +104,4 @@ def test_a_preview_domain_gives_every_preview_its_own_host(tmp_path: Path) -> No
     (task,) = [r for r in resources if r["Type"] == "AWS::ECS::TaskDefinition"]
     env = {e["Name"]: e["Value"] for e in task["Properties"]["ContainerDefinitions"][0]["Environment"]}
     assert env["WEBORDINARY_PREVIEW_ORIGIN"] == "https://{label}.previews.example.com"
+    assert env["WEBORDINARY_SITE_ORIGIN"] == "https://live-{label}.previews.example.com"  # what PUBLISH deploys

@@ -247,7 +247,6 @@ WORKER_DEFAULTED = {  # the model's defaults are right on AWS
     "git_author_email",
     "git_token",  # an ECS secret, not plain environment (test_the_task_definition_takes_its_credentials...)
     "browser",  # the image installs Chromium; the worker finds it on PATH
-    "site_origin",  # live sites have no domain of their own on AWS yet (issue 11): replies name none
 }
 KNOWN_EXTRA = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 

@@ -22,8 +22,19 @@ CASES = [
     ("abcdefgh-harbour-bakery", "/blog/2026/post/"),
     ("3f2a9c4-bakery", "/"),
     ("3f2a9c4-bakery", "/favicon.svg"),
+    ("live-bakery", "/"),  # the live site PUBLISH deploys
+    ("live-harbour-bakery", "/contact/"),
 ]
-NOT_PREVIEWS = ["bakery", "abcdefgh-", "abcdef-bakery", "3f2a9c41-bakery", "abcdefgh-Bad_name", "x.abcdefgh-bakery"]
+NOT_PREVIEWS = [
+    "bakery",
+    "abcdefgh-",
+    "abcdef-bakery",
+    "3f2a9c41-bakery",
+    "abcdefgh-Bad_name",
+    "x.abcdefgh-bakery",
+    "live-",
+    "live--bakery",
+]
 
 
 def _run(domain: str, requests: list[tuple[str, str]]) -> list[dict[str, object]]:
