@@ -131,6 +131,22 @@ class EditorFailedError(PermanentError):
     """The agent or command exited unsuccessfully."""
 
 
+class AgentTurnLimitError(EditorFailedError):
+    """The coding agent used all the turns the project allows before it finished."""
+
+
+class AgentBudgetError(EditorFailedError):
+    """The coding agent reached the spending limit it was given for this change."""
+
+
+class AgentApiError(EditorFailedError):
+    """The coding agent could not reach its model, or the model's service answered with an error."""
+
+
+class AgentCrashedError(EditorFailedError):
+    """The coding agent stopped without a result: it crashed or was killed."""
+
+
 class BuildFailedError(PermanentError):
     """The site's build command failed; the edit is committed but not published."""
 
@@ -287,6 +303,10 @@ COMMAND_ERROR_ROUTES: tuple[Route, ...] = (
     Route(InstructionError, "Record CommandFailed"),
     Route(NothingToChangeError, "Record CommandFailed"),
     Route(EditorFailedError, "Record CommandFailed"),
+    Route(AgentTurnLimitError, "Record CommandFailed"),
+    Route(AgentBudgetError, "Record CommandFailed"),
+    Route(AgentApiError, "Record CommandFailed"),
+    Route(AgentCrashedError, "Record CommandFailed"),
     Route(BuildFailedError, "Record CommandFailed"),
     Route(RepositoryError, "Record CommandFailed"),
     Route(ProjectConfigError, "Record CommandFailed"),

@@ -207,8 +207,10 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
             message = _message(state, event)
             message.status = "dispatched"
             message.workerId = worker_id
-        case CommandResult(commit=commit, previewUrl=preview_url, kind=kind, live=live):
+        case CommandResult(commit=commit, previewUrl=preview_url, kind=kind, live=live, agent=agent):
             message = _message(state, event)
+            if agent is not None and agent.sessionId:
+                state.agentSessionId = agent.sessionId
             message.status = "succeeded"
             message.commit, message.previewUrl, message.kind = commit, preview_url, kind
             if kind in ("changed", "undo"):

@@ -47,6 +47,9 @@ class Project(Contract):
     # lower-cased sender address -> user id
     senders: dict[str, UserId] = Field(default_factory=dict)
     # The words that make a message PUBLISH or UNDO instead of an instruction (whole message, any case).
+    # The claude-code editor's limits for one change: its model ("" = the CLI's default) and turns.
+    agentModel: str = ""
+    agentMaxTurns: int = Field(default=30, ge=1, le=500)
     publishWords: list[str] = Field(default_factory=lambda: list(PUBLISH_WORDS))
     undoWords: list[str] = Field(default_factory=lambda: list(UNDO_WORDS))
 
@@ -210,6 +213,15 @@ class LiveChange(Contract):
     rolledBack: bool = False  # UNDO right after a publish also took the live site back
 
 
+class AgentUsage(Contract):
+    """What a coding agent reported for a change: its session (resumed by the thread's next change), cost, turns."""
+
+    sessionId: str = ""
+    costUsd: float = 0.0
+    turns: int = 0
+    progress: list[str] = []  # short steps ("editing src/pages/contact.astro"), bounded
+
+
 class CommandResult(Contract):
     """SendTaskSuccess output. Small on purpose: the reply is composed from it in the ASL."""
 
@@ -230,6 +242,7 @@ class CommandResult(Contract):
     screenshots: list[Screenshot] = []
     screenshotNote: str = ""  # why there is no picture, in words for the owner ("" when there are pictures)
     live: LiveChange | None = None
+    agent: AgentUsage | None = None
 
 
 class IntakeOutcome(Contract):

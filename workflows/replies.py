@@ -21,6 +21,10 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.errors import (
+    AgentApiError,
+    AgentBudgetError,
+    AgentCrashedError,
+    AgentTurnLimitError,
     BuildFailedError,
     EditorFailedError,
     InstructionError,
@@ -183,7 +187,13 @@ def render(facts: ReplyFacts, pictures: Mapping[str, bytes] | None = None) -> Re
 
 
 # Failures whose output helps whoever maintains the site: (what ran, attachment name).
-_LOGS = {BuildFailedError.__name__: ("build", "build-log.txt"), EditorFailedError.__name__: ("edit", "edit-log.txt")}
+_LOGS = {
+    BuildFailedError.__name__: ("build", "build-log.txt"),
+    **{
+        error.__name__: ("edit", "edit-log.txt")
+        for error in (EditorFailedError, AgentTurnLimitError, AgentBudgetError, AgentApiError, AgentCrashedError)
+    },
+}
 
 
 def _log_attachment(failure: FailureFacts) -> MailAttachment | None:
@@ -455,6 +465,21 @@ FAILURE_WORDS: dict[str, FailureWords] = {
     ),
     NothingToChangeError.__name__: FailureWords(what="Your website did not need changing.", show_detail=True),
     EditorFailedError.__name__: FailureWords(what="The editing tool stopped with a problem before it finished."),
+    AgentTurnLimitError.__name__: FailureWords(
+        what="The change turned out bigger than the number of steps your website allows for one request, so it "
+        "was not finished.",
+        next="Reply with a smaller, more specific request, or ask whoever set up your website with us to allow "
+        "more steps.",
+    ),
+    AgentBudgetError.__name__: FailureWords(
+        what="The change reached the spending limit set for your website before it was finished.",
+        next="Ask whoever set up your website with us to raise the limit, then reply to try again.",
+    ),
+    AgentApiError.__name__: FailureWords(
+        what="The AI service that makes the changes was not available, so nothing was changed.",
+        next="Please reply to try again in a few minutes.",
+    ),
+    AgentCrashedError.__name__: FailureWords(what="The editing tool stopped before it finished."),
     BuildFailedError.__name__: FailureWords(
         what="Your change was saved, but your website could not be rebuilt with it, so there is nothing new to "
         "look at yet."

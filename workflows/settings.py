@@ -113,6 +113,10 @@ class WorkerSettings(_EnvModel):
     git_token: str = ""
     # The browser for pictures of a change: "" finds Chromium on PATH, "none" takes no pictures.
     browser: str = ""
+    # The claude-code editor: the CLI to run, and the agent's own API key (an ECS secret on AWS; given to the
+    # agent alone, never to builds or other tools).
+    agent_executable: str = "claude"
+    agent_api_key: str = ""
     exit_when_idle: bool = False
 
     @classmethod
@@ -137,5 +141,7 @@ class WorkerSettings(_EnvModel):
             "git_author_email": "WEBORDINARY_GIT_AUTHOR_EMAIL",
             "git_token": "WEBORDINARY_GIT_TOKEN",
             "browser": "WEBORDINARY_BROWSER",
+            "agent_executable": "WEBORDINARY_AGENT_EXECUTABLE",
+            "agent_api_key": "ANTHROPIC_API_KEY",
             "exit_when_idle": "WEBORDINARY_EXIT_WHEN_IDLE",
         }

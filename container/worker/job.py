@@ -11,7 +11,7 @@ from container.worker.attachments import Fetch, prepare_uploads
 from container.worker.before import before_pictures
 from container.worker.build import check_output_dir, plan_build, run_build
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
-from container.worker.editors import editor_for
+from container.worker.editors import AgentConfig, editor_for
 from container.worker.preview import PreviewPublisher
 from container.worker.screenshot import ScreenshotError, screenshots
 from container.worker.workspace import INTERRUPTED_TRAILER, PUSH_ATTEMPTS, Workspace
@@ -26,7 +26,15 @@ from workflows.errors import (
     WorkerAbandonedError,
     WorkerInterruptedError,
 )
-from workflows.models import Command, CommandResult, CommandTimings, NormalisedMessage, Project, Screenshot
+from workflows.models import (
+    AgentUsage,
+    Command,
+    CommandResult,
+    CommandTimings,
+    NormalisedMessage,
+    Project,
+    Screenshot,
+)
 
 MAX_FILES_LISTED = 50
 MAX_SUMMARY = 500
@@ -176,6 +184,7 @@ def run_command(
     fetch_attachment: Fetch | None = None,
     git_token: str = "",
     browser: str | None = None,
+    agent: AgentConfig | None = None,
 ) -> CommandResult:
     """Run one command. ``cancel`` lets a newer message interrupt it: partial work is committed as a WIP
     commit on the thread's branch and pushed, then WorkerInterruptedError says where it is. ``carried_over``
@@ -187,7 +196,7 @@ def run_command(
         instruction = f"{instruction}\n\n{CARRIED_OVER_HEADER}\n{carried_over.strip()}"
     clock = _Stopwatch()
     # Configuration errors fail before any git work.
-    editor = editor_for(project.editor, timeout=editor_timeout)
+    editor = editor_for(project.editor, timeout=editor_timeout, agent=agent)
     check_output_dir(project.outputDir)
     # Only a build's output is disposable and off-limits to edits; without a build the output dir is the
     # site's own source and must stay editable. (A detected output is kept out by .git/info/exclude.)
@@ -201,6 +210,7 @@ def run_command(
         identity,
         git_token=git_token,
     )
+    usage: AgentUsage | None = None  # what a coding agent reported (none for a retry that found its commit)
     try:
         with clock.lap("prepare"):
             workspace.prepare(command.branch, exclude=exclude, message_id=command.messageId)
@@ -223,6 +233,16 @@ def run_command(
                     commit_message(message.instruction, command.threadId, command.messageId), exclude
                 )
             summary = outcome.summary
+            usage = (
+                AgentUsage(
+                    sessionId=outcome.agent_session,
+                    costUsd=outcome.cost_usd,
+                    turns=outcome.turns,
+                    progress=list(outcome.progress),
+                )
+                if outcome.agent_session
+                else None
+            )
         plan = plan_build(workspace.path, project.buildCommand, project.outputDir)
         for _ in range(PUSH_ATTEMPTS):  # bounded: a remote that keeps moving gets the last merge's preview
             cancel.check()
@@ -272,4 +292,5 @@ def run_command(
         behindDefault=workspace.behind,
         screenshots=shots,
         screenshotNote=no_shots,
+        agent=usage,
     )

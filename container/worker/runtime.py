@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from container.worker.attachments import s3_fetcher
 from container.worker.cancel import Cancellation, Interruption
+from container.worker.editors import AgentConfig
 from container.worker.job import run_command
 from container.worker.live import LiveHistory, run_keyword
 from container.worker.preview import S3PreviewPublisher
@@ -348,6 +349,7 @@ class Worker:
                     identity=(self.settings.git_author_name, self.settings.git_author_email),
                     git_token=self.settings.git_token,
                     browser=find_browser(self.settings.browser),
+                    agent=self._agent(project, command.threadId),
                     cancel=self._cancel,
                     carried_over=carried,
                     fetch_attachment=s3_fetcher(self.s3, self.settings.mail_bucket),
@@ -381,6 +383,19 @@ class Worker:
             self.settings.preview_origin or self.settings.preview_base_url,
             s3_client=self.s3,
             site_url=self.settings.site_origin,
+        )
+
+    def _agent(self, project: Project, thread_id: str) -> AgentConfig | None:
+        """The coding agent's settings, resuming the thread's session (read from its events) when it has one."""
+        if project.editor.strip() != "claude-code":
+            return None  # no event read on the other editors' path
+        state = fold(thread_id, EventLog(self.ddb, self.tables.events).read(thread_id))
+        return AgentConfig(
+            executable=self.settings.agent_executable,
+            api_key=self.settings.agent_api_key,
+            model=project.agentModel,
+            max_turns=project.agentMaxTurns,
+            resume_session=state.agentSessionId,
         )
 
     def _history(self, thread_id: str) -> LiveHistory:

@@ -247,6 +247,8 @@ WORKER_DEFAULTED = {  # the model's defaults are right on AWS
     "git_author_email",
     "git_token",  # an ECS secret, not plain environment (test_the_task_definition_takes_its_credentials...)
     "browser",  # the image installs Chromium; the worker finds it on PATH
+    "agent_executable",  # the image installs the pinned CLI as `claude`
+    "agent_api_key",  # an ECS secret (ANTHROPIC_API_KEY), not plain environment
 }
 KNOWN_EXTRA = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 

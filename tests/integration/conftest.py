@@ -15,6 +15,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     """One embedded stack for the whole session (moto's port and patches are process-wide)."""
     saved = dict(os.environ)
     state = tmp_path_factory.mktemp("stack")
+    # Workers find `claude` on their PATH: here, the fake that speaks the real CLI's protocol (tests/fakes).
+    os.environ["PATH"] = f"{Path(__file__).parents[1] / 'fakes'}{os.pathsep}{os.environ.get('PATH', '')}"
     # Short heartbeats so lost workers are noticed in seconds, not minutes.
     embedded = EmbeddedStack(
         state_dir=state,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from container.worker.editors import (
+    ClaudeCodeEditor,
     CommandEditor,
     ReplaceEditor,
     ShellResult,
@@ -233,8 +234,7 @@ def test_editor_for() -> None:
     assert isinstance(command, CommandEditor)
     assert command.command == "./edit.sh --fast"
     assert command.timeout == 5
-    with pytest.raises(ProjectConfigError, match="not available yet"):
-        editor_for("claude-code")
+    assert isinstance(editor_for("claude-code"), ClaudeCodeEditor)
     for bad in ("command:", "sed", ""):
         with pytest.raises(ProjectConfigError):
             editor_for(bad)
