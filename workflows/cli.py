@@ -117,6 +117,8 @@ def cmd_project_add(args: argparse.Namespace) -> int:
             build_command=args.build,
             output_dir=args.output,
             default_branch=args.branch,
+            agent_model=args.model,
+            agent_max_turns=args.max_turns,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -158,6 +160,28 @@ def cmd_local_email(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.accepted and payload.get("status", "SUCCEEDED") == "SUCCEEDED" else EXIT_FAILED
 
 
+def cmd_project_set(args: argparse.Namespace) -> int:
+    from workflows import names, projects
+    from workflows.aws import client
+    from workflows.stores.projects import DynamoProjects
+
+    _stack(args)
+    store = DynamoProjects(client("dynamodb"), names.PROJECTS_TABLE.local_name)
+    current = store.get(args.name)
+    if current is None:
+        print(f"error: no project {args.name!r}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        changed = projects.with_settings(current, args.settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    store.save(changed)
+    payload = {"project": changed.projectId, "config": changed.model_dump()}
+    _print(args, payload, f"project {changed.projectId}: " + ", ".join(args.settings))
+    return EXIT_OK
+
+
 def cmd_threads(args: argparse.Namespace) -> int:
     from workflows.aws import client
     from workflows.events import fold
@@ -179,7 +203,7 @@ def cmd_threads(args: argparse.Namespace) -> int:
         )
     text = "\n".join(
         f"{t['threadId']}  {t['projectId']:<16} {t['branch']:<16} {t['status']:<14} {t['lastCommit'][:7]:<8} "
-        f"{t['subject']}"
+        f"${t['costUsd']:<8.4f} {t['subject']}"
         for t in threads
     )
     _print(args, threads, text or "no threads yet")
@@ -188,12 +212,13 @@ def cmd_threads(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     from workflows.aws import client
+    from workflows.events import describe
     from workflows.local import operations
 
     _stack(args)
     events = operations.thread_events(client("dynamodb"), args.thread)
     payload = [e.model_dump() for e in events]
-    text = "\n".join(f"{e.at:<26} {e.type:<20} {e.execution}  {json.dumps(e.data)[:100]}" for e in events)
+    text = "\n".join(f"{e.at:<26} {e.type:<20} {e.execution}  {describe(e)}" for e in events)
     _print(args, payload, text or f"no events for thread {args.thread}")
     return EXIT_OK if events else EXIT_FAILED
 
@@ -303,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--repo", required=True, help="path or URL of the site's git repository")
     p.add_argument("--allow", required=True, help="allowed sender addresses, comma-separated")
-    p.add_argument("--editor", default="replace", help="replace | command:CMD")
+    p.add_argument("--editor", default="replace", help="replace | claude-code | command:CMD")
+    p.add_argument("--model", default="", help="claude-code: the model (default: the CLI's own)")
+    p.add_argument("--max-turns", type=int, default=30, help="claude-code: turns allowed for one change")
     p.add_argument("--build", default="", help="build command, run in the checkout")
     p.add_argument(
         "--output",
@@ -312,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--branch", default="", help="the production branch (default: the repository's own default branch)")
     p.set_defaults(func=cmd_project_add)
+    p = project.add_parser("set", parents=[common], help="change a site's settings: key=value ...")
+    p.add_argument("name")
+    p.add_argument("settings", nargs="+", metavar="key=value", help="e.g. editor=claude-code agentMaxTurns=40")
+    p.set_defaults(func=cmd_project_set)
 
     for name, func, helptext in (
         ("threads", cmd_threads, "list threads"),

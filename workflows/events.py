@@ -150,6 +150,10 @@ class MessageState(BaseModel):
     execution: str = ""
     status: str = "received"
     kind: str = ""  # the result's kind: changed, stopped, publish, undo
+    # What the command cost: the agent's dollars and turns (claude-code), and its wall time.
+    costUsd: float = 0.0
+    turns: int = 0
+    wallMs: int = 0
     workerId: str = ""
     commit: str = ""
     previewUrl: str = ""
@@ -170,6 +174,9 @@ class ThreadState(BaseModel):
     previewUrl: str = ""
     # The coding agent's session to resume in this thread, once an agent reports one (issue 12's claude-code).
     agentSessionId: str = ""
+    # What the thread's commands cost so far (agent dollars; wall time).
+    costUsd: float = 0.0
+    wallMs: int = 0
     # The change the owner last saw in a reply (a preview of it): what PUBLISH puts live.
     shownCommit: str = ""
     # The thread's publish, while it is the thread's last step (UNDO then rolls the live site back too).
@@ -209,8 +216,12 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
             message.workerId = worker_id
         case CommandResult(commit=commit, previewUrl=preview_url, kind=kind, live=live, agent=agent):
             message = _message(state, event)
-            if agent is not None and agent.sessionId:
-                state.agentSessionId = agent.sessionId
+            if agent is not None:
+                state.agentSessionId = agent.sessionId or state.agentSessionId
+                message.costUsd, message.turns = agent.costUsd, agent.turns
+                state.costUsd += agent.costUsd
+            message.wallMs = data.timings.totalMs
+            state.wallMs += data.timings.totalMs
             message.status = "succeeded"
             message.commit, message.previewUrl, message.kind = commit, preview_url, kind
             if kind in ("changed", "undo"):
@@ -254,3 +265,21 @@ def fold(thread_id: str, events: Iterable[StoredEvent]) -> ThreadState:
     for event in sorted(events, key=read_order):
         state = evolve(state, event)
     return state
+
+
+def describe(event: StoredEvent) -> str:
+    """One line about an event for ``webordinary events``: a command's outcome and cost in words, else its data."""
+    try:
+        data = event_data(event)
+    except (UnknownEventTypeError, ValueError):
+        return json.dumps(event.data)[:100]
+    if isinstance(data, CommandResult):
+        parts = [data.kind, f"commit {data.commit[:7]}" if data.commit else "", f"{data.timings.totalMs / 1000:.1f} s"]
+        if data.agent is not None:
+            parts.append(f"${data.agent.costUsd:.4f}, {data.agent.turns} turns")
+            if data.agent.progress:
+                parts.append("; ".join(data.agent.progress[:5]) + (" ..." if len(data.agent.progress) > 5 else ""))
+        if data.live is not None:
+            parts.append(data.live.outcome)
+        return ", ".join(part for part in parts if part)
+    return json.dumps(event.data)[:100]

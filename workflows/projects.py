@@ -6,6 +6,8 @@ import hashlib
 import re
 from typing import Any
 
+from pydantic import ValidationError
+
 from workflows.models import PROJECT_ID_RE, Project
 from workflows.stores.projects import DynamoProjects
 
@@ -27,6 +29,8 @@ def make_project(
     build_command: str = "",
     output_dir: str = "",
     default_branch: str = "",
+    agent_model: str = "",
+    agent_max_turns: int = 30,
 ) -> Project:
     if not PROJECT_ID_RE.fullmatch(project_id):
         raise ValueError(f"project names are 2-40 characters of a-z, 0-9 and '-': {project_id!r}")
@@ -41,7 +45,47 @@ def make_project(
         buildCommand=build_command,
         outputDir=output_dir,
         senders=senders,
+        agentModel=agent_model,
+        agentMaxTurns=agent_max_turns,
     )
+
+
+# What `webordinary project set NAME key=value` may change, and how each value is read from the command line.
+SETTABLE: dict[str, str] = {
+    "repoUrl": "text",
+    "defaultBranch": "text",
+    "editor": "text",
+    "buildCommand": "text",
+    "outputDir": "text",
+    "agentModel": "text",
+    "agentMaxTurns": "number",
+    "publishWords": "list",
+    "undoWords": "list",
+}
+
+
+def with_settings(project: Project, assignments: list[str]) -> Project:
+    """``project`` with ``key=value`` assignments applied (lists comma-separated), validated as a whole;
+    ValueError in plain words for an unknown key or a bad value."""
+    changes: dict[str, object] = {}
+    for assignment in assignments:
+        key, equals, value = assignment.partition("=")
+        key = key.strip()
+        if not equals or key not in SETTABLE:
+            raise ValueError(f"expected key=value with key one of {', '.join(sorted(SETTABLE))}: {assignment!r}")
+        kind = SETTABLE[key]
+        if kind == "number":
+            if not value.strip().isdigit():
+                raise ValueError(f"{key} takes a whole number: {value!r}")
+            changes[key] = int(value)
+        elif kind == "list":
+            changes[key] = [word.strip() for word in value.split(",") if word.strip()]
+        else:
+            changes[key] = value.strip()
+    try:
+        return Project.model_validate({**project.model_dump(), **changes})
+    except ValidationError as exc:
+        raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
 
 
 def save_project(dynamodb: Any, table: str, project: Project) -> None:

@@ -106,6 +106,9 @@ def test_cli_flow_against_a_running_stack(tmp_path: Path, running_stack: dict[st
     assert threads[0]["projectId"] == "shop" and threads[0]["branch"] == f"thread-{thread}"
     assert threads[0]["status"] == "succeeded" and len(threads[0]["lastCommit"]) == 40
     assert threads[0]["previewUrl"] and "agentSessionId" in threads[0]
+    assert threads[0]["costUsd"] == 0 and threads[0]["wallMs"] > 0  # the replace editor costs no dollars
+    assert "$0.0000" in _run("threads", env=env).stdout
+    assert ", commit " in _run("events", thread, env=env).stdout  # a command's outcome, in words
 
     events = json.loads(_run("events", thread, "--json", env=env).stdout)
     assert [e["type"] for e in events][:2] == ["MessageReceived", "CommandDispatched"]
@@ -127,6 +130,21 @@ def test_cli_flow_against_a_running_stack(tmp_path: Path, running_stack: dict[st
         line.split(": ", 1)[1].strip() for line in reply["text"].splitlines() if line.startswith("See it here:")
     )
     assert "Ring us" in operations.fetch_preview(preview).text
+
+    # A project's settings change without re-adding it; bad settings are refused in plain words.
+    agentic = _run(
+        "project", "add", "agentic", "--repo", str(repo), "--allow", "alice@example.com",
+        "--editor", "claude-code", "--model", "claude-sonnet-4-5", "--max-turns", "12", "--json", env=env,
+    )  # fmt: skip
+    config = json.loads(agentic.stdout)["config"]
+    assert (config["editor"], config["agentModel"], config["agentMaxTurns"]) == ("claude-code", "claude-sonnet-4-5", 12)
+    changed = _run("project", "set", "agentic", "agentMaxTurns=40", "publishWords=ship it,go live", "--json", env=env)
+    assert changed.returncode == 0, changed.stderr
+    config = json.loads(changed.stdout)["config"]
+    assert config["agentMaxTurns"] == 40 and config["publishWords"] == ["ship it", "go live"]
+    refused = _run("project", "set", "agentic", "agentMaxTurns=lots", env=env)
+    assert refused.returncode != 0 and "whole number" in refused.stderr
+    assert _run("project", "set", "nosuch", "editor=replace", env=env).returncode != 0
 
     rejected_mail = tmp_path / "stranger.eml"
     rejected_mail.write_bytes(mail.read_bytes().replace(b"alice@example.com", b"eve@example.org"))

@@ -120,3 +120,28 @@ def test_an_event_recorded_before_the_order_key_sorts_by_its_time() -> None:
         stream="s", eventId="m1#B", order=order_key("2026-01-01T00:00:02.000Z", "s-m1", "B"), type="B", at=""
     )
     assert sorted([new, old], key=read_order) == [old, new]
+
+
+def test_the_fold_adds_up_what_commands_cost_and_describe_says_it_in_words() -> None:
+    from workflows.events import StoredEvent, describe, fold
+
+    def succeeded(message: str, cost: float, ms: int) -> StoredEvent:
+        data = {
+            "commit": "3f2a9c41d0b7e6a5f4c3" * 2,
+            "branch": "thread-abcdefgh",
+            "filesChanged": ["index.html"],
+            "previewUrl": "",
+            "summary": "Done.",
+            "timings": {"totalMs": ms},
+            "agent": {"sessionId": "s-1", "costUsd": cost, "turns": 4, "progress": ["editing index.html"]},
+        }
+        return StoredEvent(
+            stream="abcdefgh", eventId=f"{message}#CommandSucceeded#0.1.0", order=f"2026-01-01T00:00:0{ms % 10}Z",
+            type="CommandSucceeded", at="2026-01-01T00:00:00Z", data=data,
+        )  # fmt: skip
+
+    state = fold("abcdefgh", [succeeded("m-1", 0.25, 1201), succeeded("m-2", 0.5, 2302)])
+    assert state.costUsd == 0.75 and state.wallMs == 3503 and state.agentSessionId == "s-1"
+    assert state.messages["m-2"].costUsd == 0.5 and state.messages["m-2"].turns == 4
+    line = describe(succeeded("m-1", 0.25, 1201))
+    assert line == "changed, commit 3f2a9c4, 1.2 s, $0.2500, 4 turns, editing index.html"

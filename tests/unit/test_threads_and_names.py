@@ -66,3 +66,22 @@ def test_projects_map_each_allowed_sender_to_a_stable_user() -> None:
         make_project("Bad Name", "/repo.git", ["a@b.c"])
     with pytest.raises(ValueError):
         make_project("bakery", "/repo.git", ["not-an-address"])
+
+
+def test_project_settings_change_by_key_and_are_validated_as_a_whole() -> None:
+    import pytest as _pytest
+
+    from workflows.projects import make_project, with_settings
+
+    project = make_project("bakery", "/repo.git", ["alice@example.com"])
+    changed = with_settings(project, ["editor=claude-code", "agentMaxTurns=40", "undoWords=undo, take it back"])
+    assert (changed.editor, changed.agentMaxTurns, changed.undoWords) == ("claude-code", 40, ["undo", "take it back"])
+    assert changed.senders == project.senders  # untouched
+    for bad, words in [
+        (["colour=blue"], "key one of"),
+        (["agentMaxTurns=0"], "agentMaxTurns"),
+        (["agentMaxTurns=x"], "whole number"),
+        (["editor"], "key=value"),
+    ]:
+        with _pytest.raises(ValueError, match=words):
+            with_settings(project, bad)
