@@ -201,15 +201,7 @@ def run_command(
     # Only a build's output is disposable and off-limits to edits; without a build the output dir is the
     # site's own source and must stay editable. (A detected output is kept out by .git/info/exclude.)
     exclude = {project.outputDir} if project.buildCommand.strip() and project.outputDir.strip() else set()
-    workspace = Workspace(
-        workspace_root,
-        project.projectId,
-        command.userId,
-        project.repoUrl,
-        project.defaultBranch,
-        identity,
-        git_token=git_token,
-    )
+    workspace = Workspace.for_command(workspace_root, project, command.userId, identity, git_token)
     usage: AgentUsage | None = None  # what a coding agent reported (none for a retry that found its commit)
     try:
         with clock.lap("prepare"):

@@ -30,13 +30,35 @@ class LiveHistory:
     last_publish: LiveChange | None = None  # the thread's publish, while it is its last step
 
 
-def _build(
-    workspace: Workspace, project: Project, commit: str, timeout: float, cancel: Cancellation, cache: Path
-) -> Path:
-    """Check out ``commit`` (detached: no branch moves) and build it; the built site's folder."""
-    workspace.repo.git.checkout("-q", "-f", "--detach", commit)
-    plan = plan_build(workspace.path, project.buildCommand, project.outputDir)
-    return run_build(workspace.path, plan, timeout, cancel, cache).path
+@dataclass
+class _Deployer:
+    """One PUBLISH or UNDO's builds and deploys, timed on the command's stopwatch."""
+
+    workspace: Workspace
+    project: Project
+    publisher: PreviewPublisher
+    timeout: float
+    cancel: Cancellation
+    clock: _Stopwatch
+    cache: Path
+
+    def build(self, commit: str) -> Path:
+        """Check out ``commit`` (detached: no branch moves) and build it; the built site's folder."""
+        with self.clock.lap("build"):
+            self.workspace.repo.git.checkout("-q", "-f", "--detach", commit)
+            plan = plan_build(self.workspace.path, self.project.buildCommand, self.project.outputDir)
+            return run_build(self.workspace.path, plan, self.timeout, self.cancel, self.cache).path
+
+    def deploy_live(self, commit: str) -> str:
+        site = self.build(commit)
+        with self.clock.lap("publish"):
+            return self.publisher.publish_site(site, self.project.projectId).url
+
+    def deploy_preview(self, thread_id: str, commit: str) -> tuple[str, str]:
+        site = self.build(commit)
+        with self.clock.lap("publish"):
+            preview = self.publisher.publish(site, self.project.projectId, thread_id, commit)
+        return preview.url, preview.version_url
 
 
 def run_keyword(
@@ -57,29 +79,20 @@ def run_keyword(
     cache = workspace_root / BUILD_CACHE
     check_output_dir(project.outputDir)
     exclude = {project.outputDir} if project.buildCommand.strip() and project.outputDir.strip() else set()
-    workspace = Workspace(
-        workspace_root,
-        project.projectId,
-        command.userId,
-        project.repoUrl,
-        project.defaultBranch,
-        identity,
-        git_token=git_token,
-    )
+    workspace = Workspace.for_command(workspace_root, project, command.userId, identity, git_token)
+    deployer = _Deployer(workspace, project, publisher, build_timeout, cancel, clock, cache)
     try:
         with clock.lap("prepare"):
             workspace.prepare(command.branch, exclude=exclude, message_id=command.messageId, take_default=False)
         if keyword == "publish":
-            live = _publish(workspace, project, command, history, publisher, build_timeout, cancel, clock, cache)
+            live = _publish(deployer, command, history)
             commit = history.shown_commit
             # A stale PUBLISH shows the newer change the owner has not seen.
             shown = live.newerCommit if live.outcome == "stale" else commit
             preview_url, version_url = _preview_urls(publisher, project.projectId, command.threadId, shown)
             files: list[str] = []
         else:
-            live, commit, preview_url, version_url, files = _undo(
-                workspace, project, command, history, publisher, build_timeout, cancel, clock, cache
-            )
+            live, commit, preview_url, version_url, files = _undo(deployer, command, history)
     finally:
         workspace.close()
     return CommandResult(
@@ -106,18 +119,8 @@ def _preview_urls(publisher: PreviewPublisher, project_id: str, thread_id: str, 
     return thread, version
 
 
-def _publish(
-    workspace: Workspace,
-    project: Project,
-    command: Command,
-    history: LiveHistory,
-    publisher: PreviewPublisher,
-    timeout: float,
-    cancel: Cancellation,
-    clock: _Stopwatch,
-    cache: Path,
-) -> LiveChange:
-    outcome = publishing.publish(workspace, command.branch, history.shown_commit)
+def _publish(deployer: _Deployer, command: Command, history: LiveHistory) -> LiveChange:
+    outcome = publishing.publish(deployer.workspace, command.branch, history.shown_commit)
     change = LiveChange(
         outcome=outcome.kind,
         liveCommit=outcome.live,
@@ -127,31 +130,17 @@ def _publish(
     )
     if outcome.kind not in ("published", "already-live"):
         return change
-    with clock.lap("build"):
-        site = _build(workspace, project, outcome.live, timeout, cancel, cache)
-    with clock.lap("publish"):
-        deployed = publisher.publish_site(site, project.projectId)
-    return change.model_copy(update={"liveUrl": deployed.url})
+    return change.model_copy(update={"liveUrl": deployer.deploy_live(outcome.live)})
 
 
-def _undo(
-    workspace: Workspace,
-    project: Project,
-    command: Command,
-    history: LiveHistory,
-    publisher: PreviewPublisher,
-    timeout: float,
-    cancel: Cancellation,
-    clock: _Stopwatch,
-    cache: Path,
-) -> tuple[LiveChange, str, str, str, list[str]]:
+def _undo(deployer: _Deployer, command: Command, history: LiveHistory) -> tuple[LiveChange, str, str, str, list[str]]:
     published = history.last_publish
     before = (
         publishing.PublishOutcome(kind="published", live=published.liveCommit, previous=published.previousCommit)
         if published is not None and published.liveCommit and published.previousCommit
         else None
     )
-    outcome = publishing.undo(workspace, command.branch, command.messageId, command.threadId, before)
+    outcome = publishing.undo(deployer.workspace, command.branch, command.messageId, command.threadId, before)
     change = LiveChange(
         outcome=outcome.kind,
         liveCommit=outcome.live,
@@ -162,14 +151,7 @@ def _undo(
     )
     if outcome.kind != "undone":
         return change, "", "", "", []
-    with clock.lap("build"):
-        site = _build(workspace, project, outcome.commit, timeout, cancel, cache)
-    with clock.lap("publish"):
-        preview = publisher.publish(site, project.projectId, command.threadId, outcome.commit)
+    preview_url, version_url = deployer.deploy_preview(command.threadId, outcome.commit)
     if change.rolledBack:
-        with clock.lap("build"):
-            live_site = _build(workspace, project, outcome.live, timeout, cancel, cache)
-        with clock.lap("publish"):
-            deployed = publisher.publish_site(live_site, project.projectId)
-        change = change.model_copy(update={"liveUrl": deployed.url})
-    return change, outcome.commit, preview.url, preview.version_url, outcome.undid_files
+        change = change.model_copy(update={"liveUrl": deployer.deploy_live(outcome.live)})
+    return change, outcome.commit, preview_url, version_url, outcome.undid_files

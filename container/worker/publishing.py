@@ -27,7 +27,9 @@ from container.worker.workspace import (
     NETWORK_TIMEOUT_S,
     Workspace,
     git_error,
+    is_ancestor,
     made_for,
+    resolve,
     trailers_of,
 )
 from workflows.errors import PushFailedError
@@ -60,21 +62,6 @@ class UndoOutcome:
     conflicts: list[str] = field(default_factory=list)
 
 
-def _sha(repo: git.Repo, ref: str) -> str | None:
-    try:
-        return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
-    except git.GitCommandError:
-        return None
-
-
-def _is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
-    try:
-        repo.git.merge_base("--is-ancestor", ancestor, descendant)
-    except git.GitCommandError:
-        return False
-    return True
-
-
 def _conflicted(repo: git.Repo) -> list[str]:
     return sorted(p for p in repo.git.diff("--name-only", "--diff-filter=U", "-z").split("\0") if p)
 
@@ -98,20 +85,20 @@ def default_branch_name(workspace: Workspace) -> str:
 def publish(workspace: Workspace, branch: str, seen: str) -> PublishOutcome:
     """Put ``branch`` (as pushed, which must be ``seen``) live on the default branch."""
     repo = workspace.repo
-    thread = _sha(repo, f"refs/remotes/origin/{branch}")
+    thread = resolve(repo, f"refs/remotes/origin/{branch}")
     if thread is None:
         return PublishOutcome(kind="nothing")
-    if not seen or _sha(repo, seen) != thread:
+    if not seen or resolve(repo, seen) != thread:
         return PublishOutcome(kind="stale", newer=thread)
     target = default_branch_name(workspace)
-    live = _sha(repo, f"refs/remotes/origin/{target}")
+    live = resolve(repo, f"refs/remotes/origin/{target}")
     if live is None:
         return PublishOutcome(kind="nothing")
-    if _is_ancestor(repo, thread, live):
+    if is_ancestor(repo, thread, live):
         return PublishOutcome(kind="already-live", live=live)
     repo.git.checkout("-q", "--detach", live)
     try:
-        if _is_ancestor(repo, live, thread):
+        if is_ancestor(repo, live, thread):
             repo.git.merge("--ff-only", thread)
         else:
             repo.git.merge(
@@ -177,7 +164,7 @@ def undo(
     only finishes what is left, never undoing a second change."""
     repo = workspace.repo
     target = default_branch_name(workspace)
-    live = _sha(repo, f"refs/remotes/origin/{target}") or ""
+    live = resolve(repo, f"refs/remotes/origin/{target}") or ""
     rollback = published is not None and bool(published.live and published.previous)
     already_rolled = rollback and published is not None and _rolled_back(repo, live, published)
     head = repo.head.commit

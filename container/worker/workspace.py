@@ -38,7 +38,7 @@ import git
 from container.worker.editors import is_excluded, normalise_excluded
 from workflows import replies
 from workflows.errors import NothingToChangeError, PushFailedError, RepositoryError
-from workflows.models import PROJECT_ID_RE, USER_ID_RE, BranchBehind, KeptAside, LeftoverKind
+from workflows.models import PROJECT_ID_RE, USER_ID_RE, BranchBehind, KeptAside, LeftoverKind, Project
 
 log = logging.getLogger("webordinary.worker.workspace")
 
@@ -73,6 +73,15 @@ def git_error(exc: git.GitCommandError) -> str:
 
 
 class Workspace:
+    @classmethod
+    def for_command(
+        cls, root: Path, project: Project, user_id: str, identity: tuple[str, str], git_token: str = ""
+    ) -> Workspace:
+        """The pair's checkout of ``project``'s repository."""
+        return cls(
+            root, project.projectId, user_id, project.repoUrl, project.defaultBranch, identity, git_token=git_token
+        )
+
     def __init__(
         self,
         root: Path,
@@ -278,7 +287,7 @@ class Workspace:
     def _start_point(self, repo: git.Repo, branch: str) -> str:
         """The commit a command on ``branch`` starts from: the branch as pushed, else the default branch (the
         configured one, or, when none is configured, the one the remote names as its HEAD)."""
-        pushed = self._resolve(repo, f"refs/remotes/origin/{branch}")
+        pushed = resolve(repo, f"refs/remotes/origin/{branch}")
         if pushed is not None:
             return pushed
         if not self.default_branch:
@@ -286,7 +295,7 @@ class Workspace:
                 # A new thread: ask the remote for its default branch now (it may have changed since the clone;
                 # one round trip, only for a thread's first command).
                 repo.git.remote("set-head", "origin", "--auto", kill_after_timeout=NETWORK_TIMEOUT_S)
-        sha = self._resolve(repo, self._default_ref())
+        sha = resolve(repo, self._default_ref())
         if sha is not None:
             return sha
         if self.default_branch:
@@ -299,8 +308,8 @@ class Workspace:
     def _take_default(self, repo: git.Repo, message_id: str) -> BranchBehind | None:
         """Merge the default branch's commits the branch lacks, when they merge cleanly; else abandon the merge
         and say how far behind the branch is and where they conflict."""
-        default = self._resolve(repo, self._default_ref())
-        if default is None or self._is_ancestor(repo, default, "HEAD"):
+        default = resolve(repo, self._default_ref())
+        if default is None or is_ancestor(repo, default, "HEAD"):
             return None
         if message_id and made_for(repo.head.commit, message_id):
             return None  # a retry of a finished command publishes exactly that commit, nothing mixed in
@@ -343,10 +352,10 @@ class Workspace:
     def _keep_unpushed(self, repo: git.Repo, branch: str, start: str, message_id: str) -> str:
         """Where ``branch`` starts: ``start`` once the local commits it lacks are kept aside; or the local branch,
         when what it adds to ``start`` is only interrupted commands' WIP and this command's finished commit."""
-        local = self._resolve(repo, f"refs/heads/{branch}")
-        if local is None or self._is_ancestor(repo, local, start):
+        local = resolve(repo, f"refs/heads/{branch}")
+        if local is None or is_ancestor(repo, local, start):
             return start  # the remote has everything the local branch has
-        if self._is_ancestor(repo, start, local) and self._continues(repo, start, local, message_id):
+        if is_ancestor(repo, start, local) and self._continues(repo, start, local, message_id):
             return local
         self._keep(repo, branch, local, "unpushed")
         return start
@@ -380,21 +389,6 @@ class Workspace:
             log.warning("could not push the kept-aside work (it stays in this workspace): %s", git_error(exc))
             return
         self.kept_aside = [kept.model_copy(update={"pushed": True}) for kept in self.kept_aside]
-
-    @staticmethod
-    def _resolve(repo: git.Repo, ref: str) -> str | None:
-        try:
-            return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
-        except git.GitCommandError:
-            return None
-
-    @staticmethod
-    def _is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
-        try:
-            repo.git.merge_base("--is-ancestor", ancestor, descendant)
-        except git.GitCommandError:
-            return False
-        return True
 
     # --- commit and push ----------------------------------------------------------------------------------
 
@@ -449,8 +443,8 @@ class Workspace:
                 )
             except git.GitCommandError as exc:
                 raise PushFailedError(f"Could not fetch {branch} after a rejected push: {git_error(exc)}") from exc
-            theirs = self._resolve(repo, f"refs/remotes/origin/{branch}")
-            if theirs is None or self._is_ancestor(repo, theirs, "HEAD"):
+            theirs = resolve(repo, f"refs/remotes/origin/{branch}")
+            if theirs is None or is_ancestor(repo, theirs, "HEAD"):
                 continue  # the remote branch went away or was already in ours: try again as is
             conflicts = self._merge(repo, theirs, "Bring in what was pushed meanwhile", f"origin/{branch}")
             if conflicts is not None:
@@ -466,7 +460,7 @@ class Workspace:
 
     def default_commit(self) -> str | None:
         """The default branch's commit as last fetched (what the live site is built from)."""
-        return self._resolve(self.repo, self._default_ref())
+        return resolve(self.repo, self._default_ref())
 
     def head_commit_for(self, message_id: str) -> tuple[str, list[str]] | None:
         """HEAD's (sha, files) if HEAD was made for ``message_id`` (its ``Message:`` trailer), else None.
@@ -485,6 +479,22 @@ class Workspace:
             return None
         files = repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", "--root", commit.hexsha)
         return head.hexsha, [p for p in files.split("\0") if p]
+
+
+def resolve(repo: git.Repo, ref: str) -> str | None:
+    """The commit ``ref`` names, or None when it names none."""
+    try:
+        return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
+    except git.GitCommandError:
+        return None
+
+
+def is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
+    try:
+        repo.git.merge_base("--is-ancestor", ancestor, descendant)
+    except git.GitCommandError:
+        return False
+    return True
 
 
 def trailers_of(commit: git.Commit) -> str:
