@@ -150,6 +150,7 @@ class MessageState(BaseModel):
     execution: str = ""
     status: str = "received"
     kind: str = ""  # the result's kind: changed, stopped, publish, undo
+    summary: str = ""  # what the command did, in the result's words
     # What the command cost: the agent's dollars and turns (claude-code), and its wall time.
     costUsd: float = 0.0
     turns: int = 0
@@ -224,6 +225,7 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
             state.wallMs += data.timings.totalMs
             message.status = "succeeded"
             message.commit, message.previewUrl, message.kind = commit, preview_url, kind
+            message.summary = data.summary
             if kind in ("changed", "undo"):
                 state.lastCommit = commit or state.lastCommit
                 state.previewUrl = preview_url or state.previewUrl

@@ -406,6 +406,8 @@ class AgentConfig:
     max_turns: int = 30
     budget_usd: float | None = None
     resume_session: str = ""
+    # What this thread's earlier changes did (their summaries, oldest first): told to a fresh session only.
+    history: tuple[str, ...] = ()
 
 
 # Tools a site edit needs; no shell, no web: the agent edits files, the worker builds and publishes.
@@ -424,6 +426,17 @@ class ClaudeCodeEditor:
     def __init__(self, config: AgentConfig, timeout: float = 900) -> None:
         self.config = config
         self.timeout = timeout
+
+    def prompt(self, checkout: Path, instruction: str, *, fresh: bool) -> str:
+        """The instruction, with what a session needs to know that the site and its history hold."""
+        parts = [instruction.strip()]
+        guides = [name for name in ("CLAUDE.md", "AGENTS.md") if (checkout / name).is_file()]
+        if guides:
+            parts.append(f"This website keeps guidance for whoever edits it in {' and '.join(guides)}: follow it.")
+        if fresh and self.config.history:
+            earlier = "\n".join(f"- {summary}" for summary in self.config.history[-10:])
+            parts.append(f"Earlier changes in this conversation (already made and saved):\n{earlier}")
+        return "\n\n".join(parts)
 
     def argv(self, instruction: str, resume: str = "") -> list[str]:
         config = self.config
@@ -478,10 +491,13 @@ class ClaudeCodeEditor:
         self, checkout: Path, instruction: str, exclude: set[str], cancel: Cancellation | None = None
     ) -> EditOutcome:
         resume = self.config.resume_session
-        result, transcript = self._once(checkout, self.argv(instruction, resume), cancel)
+        prompt = self.prompt(checkout, instruction, fresh=not resume)
+        result, transcript = self._once(checkout, self.argv(prompt, resume), cancel)
         if resume and transcript.lines == 0 and result.returncode not in (0, None):
-            # The session to resume is gone (another volume, or the CLI pruned it): start a fresh one.
-            result, transcript = self._once(checkout, self.argv(instruction), cancel)
+            # The session to resume is gone (another volume, or the CLI pruned it): start a fresh one, told
+            # what the thread's earlier changes did.
+            prompt = self.prompt(checkout, instruction, fresh=True)
+            result, transcript = self._once(checkout, self.argv(prompt), cancel)
         if result.timed_out:
             raise AgentCrashedError(
                 f"The coding agent did not finish within {self.timeout:g} seconds.\n{result.tail(20)}"

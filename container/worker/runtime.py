@@ -396,6 +396,11 @@ class Worker:
             model=project.agentModel,
             max_turns=project.agentMaxTurns,
             resume_session=state.agentSessionId,
+            history=tuple(
+                m.summary
+                for m in state.messages.values()
+                if m.kind == "changed" and m.status == "succeeded" and m.summary
+            ),
         )
 
     def _history(self, thread_id: str) -> LiveHistory:

@@ -180,3 +180,22 @@ def test_the_agent_sees_its_own_key_and_no_other_secret(checkout: Path, monkeypa
         assert name not in seen and value not in seen, name
     assert f"ANTHROPIC_API_KEY={KEY}" in seen
     assert f"HOME={checkout.parent / '.agent-home'}" in seen
+
+
+def test_the_prompt_points_at_the_sites_guidance_and_tells_a_fresh_session_the_history(checkout: Path) -> None:
+    (checkout / "AGENTS.md").write_text("Use British spelling.\n")
+    history = ("Made the main heading blue on 2 page(s).", "Replaced the text on 1 page(s).")
+    fresh = editor(history=history).prompt(checkout, "Make the footer green", fresh=True)
+    assert fresh.startswith("Make the footer green")
+    assert "guidance for whoever edits it in AGENTS.md" in fresh
+    assert "Earlier changes in this conversation" in fresh and history[1] in fresh
+    resumed = editor(history=history).prompt(checkout, "Make the footer green", fresh=False)
+    assert "Earlier changes" not in resumed  # the resumed session remembers them itself
+
+
+def test_a_lost_session_is_replaced_by_a_fresh_one_that_is_told_the_history(checkout: Path) -> None:
+    history = ("Made the main heading blue on 2 page(s).",)
+    outcome = editor(resume_session="gone-session", history=history).run(checkout, "Make the headings blue", set())
+    log = checkout.parent / ".claude" / "projects" / f"{outcome.agent_session}.jsonl"
+    prompt = json.loads(log.read_text().splitlines()[0])["prompt"]
+    assert history[0] in prompt

@@ -5,6 +5,9 @@
    upload with boto3, and their ratio (the goal is at most 1.5x).
 2. A second build with an unchanged lockfile: its install time (the dependency cache should make it ~0).
 3. One screenshot of a real Vite page: p50 and max of a few.
+4. The claude-code editor around the agent, with the fake CLI (tests/fakes/claude, the real protocol): process
+   start to first stream line, the worker's own time around the CLI, and cancellation latency (signal to the
+   whole process group gone, the agent's own child included).
 
 S3 is moto in process; git is real, against a bare repository on local disk.
 """
@@ -41,6 +44,7 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 VITE_SOURCE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "sites" / "vite"
+FAKE_CLAUDE = Path(__file__).resolve().parents[2] / "tests" / "fakes" / "claude"
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -176,15 +180,80 @@ def screenshot_time() -> dict[str, Any]:
     return {"p50S": statistics.median(seconds), "maxS": max(seconds)}
 
 
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def agent_figures(where: Path) -> dict[str, Any]:
+    """Figure 4: what the worker adds around the agent, and how fast a cancelled agent is gone."""
+    import threading
+
+    from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
+    from container.worker.editors import AgentConfig, ClaudeCodeEditor
+
+    checkout = where / "pair" / "checkout"
+    checkout.mkdir(parents=True)
+    editor = ClaudeCodeEditor(AgentConfig(executable=str(FAKE_CLAUDE)), timeout=60)
+    first_line, bare, wrapped = [], [], []
+    for n in range(RUNS):
+        (checkout / "index.html").write_text(f"<h1>Page {n}</h1>\n")
+        argv = editor.argv("Make the headings blue")
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, cwd=checkout, env=editor.env(checkout), stdout=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        process.stdout.readline()
+        first_line.append(time.perf_counter() - started)
+        process.communicate()
+        bare.append(time.perf_counter() - started)
+        (checkout / "index.html").write_text(f"<h1>Page {n}</h1>\n")
+        started = time.perf_counter()
+        editor.run(checkout, "Make the headings blue", set())
+        wrapped.append(time.perf_counter() - started)
+    cancelled: list[float] = []
+    for _ in range(RUNS):
+        pid_file = checkout / "fake-child.pid"
+        pid_file.unlink(missing_ok=True)
+        cancel = Cancellation()
+        done = threading.Event()
+
+        def run(token: Cancellation = cancel, finished: threading.Event = done) -> None:
+            try:
+                editor.run(checkout, "Make the headings blue [fake:hang]", set(), cancel=token)
+            except CommandCancelledError:
+                pass
+            finished.set()
+
+        threading.Thread(target=run, daemon=True).start()
+        while not pid_file.exists():
+            time.sleep(0.01)
+        child = int(pid_file.read_text())
+        started = time.perf_counter()
+        cancel.cancel(Interruption(by_message="bench", by_thread="bench"))
+        done.wait(30)
+        while Path(f"/proc/{child}").exists() and "zombie" not in Path(f"/proc/{child}/status").read_text():
+            time.sleep(0.005)
+        cancelled.append(time.perf_counter() - started)
+    overhead = [w - b for w, b in zip(wrapped, bare, strict=True)]
+    return {
+        "firstLineP50S": statistics.median(first_line),
+        "overheadP50S": statistics.median(overhead),
+        "cancelP50S": statistics.median(cancelled),
+        "cancelP95S": _pct(cancelled, 0.95),
+    }
+
+
 def run_bench_sites() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="webordinary-bench-sites-") as scratch:
         where = Path(scratch)
         (where / "big").mkdir()
         (where / "npm").mkdir()
+        (where / "agent").mkdir()
         return {
             "bigSite": worker_overhead(where / "big"),
             "secondInstall": second_install(where / "npm"),
             "screenshot": screenshot_time(),
+            "agent": agent_figures(where / "agent"),
         }
 
 
@@ -207,3 +276,10 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"screenshot: skipped ({shot['skipped']})")
     else:
         print(f"screenshot of a real Vite page, 1280x800: p50 {shot['p50S']:.2f} s, max {shot['maxS']:.2f} s")
+    agent = report["agent"]
+    print(
+        f"claude-code editor with the fake CLI (p50 of {RUNS}): process start to first stream line "
+        f"{agent['firstLineP50S'] * 1000:.0f} ms; the worker's own time around the CLI "
+        f"{agent['overheadP50S'] * 1000:.0f} ms; cancellation (signal to the process group gone, its child "
+        f"included) p50 {agent['cancelP50S'] * 1000:.0f} ms, p95 {agent['cancelP95S'] * 1000:.0f} ms"
+    )
