@@ -217,23 +217,41 @@ def cmd_events(args: argparse.Namespace) -> int:
 
     _stack(args)
     events = operations.thread_events(client("dynamodb"), args.thread)
-    payload = [e.model_dump() for e in events]
-    text = "\n".join(f"{e.at:<26} {e.type:<20} {e.execution}  {describe(e)}" for e in events)
+    # What each command cost the workflow: its execution's state transitions, counted from its history.
+    sfn = client("stepfunctions")
+    transitions = {
+        e.execution: len(operations.trace(sfn, _execution_arn(e.execution))["steps"])
+        for e in events
+        if e.type == "CommandSucceeded" and e.execution
+    }
+    payload = [
+        e.model_dump() | ({"transitions": transitions[e.execution]} if e.type == "CommandSucceeded" else {})
+        for e in events
+    ]
+    text = "\n".join(
+        f"{e.at:<26} {e.type:<20} {e.execution}  {describe(e)}"
+        + (f", {transitions[e.execution]} state transitions" if e.type == "CommandSucceeded" else "")
+        for e in events
+    )
     _print(args, payload, text or f"no events for thread {args.thread}")
     return EXIT_OK if events else EXIT_FAILED
 
 
-def cmd_trace(args: argparse.Namespace) -> int:
+def _execution_arn(name_or_arn: str) -> str:
     from workflows import names
-    from workflows.aws import client
-    from workflows.local import operations
     from workflows.local.stack import ACCOUNT, REGION
 
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{names.MESSAGE_WORKFLOW.local_name}:{name_or_arn}"
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from workflows.aws import client
+    from workflows.local import operations
+
     _stack(args)
-    arn = args.execution
-    if not arn.startswith("arn:"):
-        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{names.MESSAGE_WORKFLOW.local_name}:{arn}"
-    traced = operations.trace(client("stepfunctions"), arn)
+    traced = operations.trace(client("stepfunctions"), _execution_arn(args.execution))
     lines = [
         f"{traced['name']}  {traced['status']}  ({traced['historyEvents']} history events)",
         "path: " + " -> ".join(traced["path"]),

@@ -108,12 +108,15 @@ def test_cli_flow_against_a_running_stack(tmp_path: Path, running_stack: dict[st
     assert threads[0]["previewUrl"] and "agentSessionId" in threads[0]
     assert threads[0]["costUsd"] == 0 and threads[0]["wallMs"] > 0  # the replace editor costs no dollars
     assert "$0.0000" in _run("threads", env=env).stdout
-    assert ", commit " in _run("events", thread, env=env).stdout  # a command's outcome, in words
+    described = _run("events", thread, env=env).stdout
+    assert ", commit " in described and " state transitions" in described  # a command's outcome and cost
 
     events = json.loads(_run("events", thread, "--json", env=env).stdout)
     assert [e["type"] for e in events][:2] == ["MessageReceived", "CommandDispatched"]
     assert [e["type"] for e in events][-1] == "ReplySent"
     assert all({"order", "type", "at", "execution", "data"} <= set(e) for e in events)
+    (succeeded,) = [e for e in events if e["type"] == "CommandSucceeded"]
+    assert 10 <= succeeded["transitions"] <= 40  # the execution's states, counted from its history
 
     traced = _run("trace", arn, "--json", env=env)
     steps = [s["state"] for s in json.loads(traced.stdout)["steps"]]
