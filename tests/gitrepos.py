@@ -69,10 +69,11 @@ class FakePublisher:
     def publish(self, site_dir: Path, project_id: str, thread_id: str, commit: str) -> PublishedPreview:
         self.sites[thread_id] = {relative: path.read_bytes() for relative, path in site_files(site_dir)}
         self.sites[commit[:7]] = self.sites[thread_id]
-        return PublishedPreview(
-            url=f"https://{thread_id}-{project_id}.preview.test/",
-            version_url=f"https://{commit[:7]}-{project_id}.preview.test/",
-        )
+        url, version_url = self.urls(project_id, thread_id, commit)
+        return PublishedPreview(url=url, version_url=version_url)
+
+    def urls(self, project_id: str, thread_id: str, commit: str) -> tuple[str, str]:
+        return f"https://{thread_id}-{project_id}.preview.test/", f"https://{commit[:7]}-{project_id}.preview.test/"
 
     def store_screenshot(self, key: str, png: bytes) -> None:
         self.screenshots[key] = png

@@ -42,6 +42,11 @@ def commit_prefix(project_id: str, commit: str) -> str:
     return f"{PREVIEW_PREFIX}{project_id}/commits/{short}/"
 
 
+def page_slug(page: str) -> str:
+    """A page's path on the site as a file-name stem: "/" -> "home", "/contact/" -> "contact"."""
+    return re.sub(r"[^a-z0-9]+", "-", page.lower()).strip("-") or "home"
+
+
 def screenshot_key(project_id: str, commit: str, name: int | str) -> str:
     """Where a picture of a change is kept (not under a preview: pictures are not site files); ``name`` is the
     page's number, "{n}-before" for the same page before the change."""

@@ -35,6 +35,7 @@ from workflows.errors import (
     ThreadConflictError,
     WebOrdinaryError,
 )
+from workflows.previews import page_slug
 
 CRLF = "\r\n"
 SIGNATURE = "WebOrdinary"
@@ -214,7 +215,10 @@ def _pictures(result: ResultFacts, pictures: Mapping[str, bytes]) -> tuple[list[
 
     def image(name: str, page: str, data: bytes) -> InlineImage:
         return InlineImage(
-            content_id=f"{name}@webordinary", filename=f"{_slug(page)}-{name}.png", content_type="image/png", data=data
+            content_id=f"{name}@webordinary",
+            filename=f"{page_slug(page)}-{name}.png",
+            content_type="image/png",
+            data=data,
         )
 
     images: list[Pictured] = []
@@ -234,10 +238,6 @@ def _pictures(result: ResultFacts, pictures: Mapping[str, bytes]) -> tuple[list[
     if result.screenshots:
         return [], "the picture could not be found"
     return [], result.screenshotNote
-
-
-def _slug(page: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", page.lower()).strip("-") or "home"
 
 
 def _done(result: ResultFacts, pictured: int = 0, no_picture: str = "", before: bool = False) -> list[str]:

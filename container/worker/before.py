@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import shutil
 from pathlib import Path
 
@@ -23,13 +22,10 @@ from container.worker.screenshot import ScreenshotError, screenshots
 from container.worker.workspace import Workspace
 from workflows.errors import WebOrdinaryError
 from workflows.models import Project
+from workflows.previews import page_slug
 
 log = logging.getLogger("webordinary.worker.before")
 WORKTREE = "before"  # beside the checkout: root/project/user/before
-
-
-def _slug(page: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", page.lower()).strip("-") or "home"
 
 
 def before_pictures(
@@ -47,9 +43,9 @@ def before_pictures(
     if base is None or browser is None or not pages:
         return {}
     kept = cache_root / "before" / project.projectId / base
-    found = {page: (kept / f"{_slug(page)}.png") for page in pages}
+    found = {page: (kept / f"{page_slug(page)}.png") for page in pages}
     missing = [
-        page for page, path in found.items() if not path.is_file() and not (kept / f"{_slug(page)}.none").exists()
+        page for page, path in found.items() if not path.is_file() and not (kept / f"{page_slug(page)}.none").exists()
     ]
     if missing:
         try:
@@ -88,10 +84,10 @@ def _picture(
         kept.mkdir(parents=True, exist_ok=True)
         taken = {shot.page for shot in shots}
         for shot in shots:
-            (kept / f"{_slug(shot.page)}.png").write_bytes(shot.png)
+            (kept / f"{page_slug(shot.page)}.png").write_bytes(shot.png)
         for page in pages:
             if page not in taken:
-                (kept / f"{_slug(page)}.none").touch()  # the live site has no such page: a new one
+                (kept / f"{page_slug(page)}.none").touch()  # the live site has no such page: a new one
     finally:
         _remove(repo, tree)
 

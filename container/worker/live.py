@@ -17,7 +17,6 @@ from container.worker.cancel import Cancellation
 from container.worker.job import BUILD_CACHE, _Stopwatch
 from container.worker.preview import PreviewPublisher
 from container.worker.workspace import Workspace
-from workflows import previews
 from workflows.commands import Keyword
 from workflows.models import Command, CommandResult, LiveChange, Project
 
@@ -89,7 +88,7 @@ def run_keyword(
             commit = history.shown_commit
             # A stale PUBLISH shows the newer change the owner has not seen.
             shown = live.newerCommit if live.outcome == "stale" else commit
-            preview_url, version_url = _preview_urls(publisher, project.projectId, command.threadId, shown)
+            preview_url, version_url = publisher.urls(project.projectId, command.threadId, shown) if shown else ("", "")
             files: list[str] = []
         else:
             live, commit, preview_url, version_url, files = _undo(deployer, command, history)
@@ -107,16 +106,6 @@ def run_keyword(
         keptAside=workspace.kept_aside,
         live=live,
     )
-
-
-def _preview_urls(publisher: PreviewPublisher, project_id: str, thread_id: str, commit: str) -> tuple[str, str]:
-    """The thread's preview and ``commit``'s own, without publishing anything (they exist already)."""
-    template = getattr(publisher, "base_url", "")
-    if not template or previews.LABEL_PLACEHOLDER not in template:
-        return "", ""
-    thread = previews.url(template, previews.thread_label(project_id, thread_id))
-    version = previews.url(template, previews.commit_label(project_id, commit)) if commit else ""
-    return thread, version
 
 
 def _publish(deployer: _Deployer, command: Command, history: LiveHistory) -> LiveChange:

@@ -59,6 +59,8 @@ class PreviewPublisher(Protocol):
 
     def publish_site(self, site_dir: Path, project_id: str) -> PublishedPreview: ...
 
+    def urls(self, project_id: str, thread_id: str, commit: str) -> tuple[str, str]: ...
+
 
 def content_type(path: Path) -> str:
     guessed, _ = _TYPES.guess_type(path.name)
@@ -121,20 +123,22 @@ class S3PreviewPublisher:
     def publish(self, site_dir: Path, project_id: str, thread_id: str, commit: str) -> PublishedPreview:
         prefix = previews.thread_prefix(project_id, thread_id)  # validates: ids become key prefixes
         files = {relative: (path, _md5(path)) for relative, path in site_files(site_dir)}
-        per_origin = previews.LABEL_PLACEHOLDER in self.base_url
+        url, version_url = self.urls(project_id, thread_id, commit)
         try:
             uploaded, deleted = self._sync(prefix, files)
-            version_url = ""
-            if per_origin and commit:
+            if version_url:
                 self._freeze(prefix, previews.commit_prefix(project_id, commit), files)
-                version_url = previews.url(self.base_url, previews.commit_label(project_id, commit))
         except (ClientError, BotoCoreError) as exc:
             raise PreviewUploadError(f"Could not upload the preview: {exc}") from exc
-        if per_origin:
-            url = previews.url(self.base_url, previews.thread_label(project_id, thread_id))
-        else:
-            url = f"{self.base_url.rstrip('/')}/{project_id}/{thread_id}/index.html"
         return PublishedPreview(url=url, version_url=version_url, uploaded=uploaded, deleted=deleted)
+
+    def urls(self, project_id: str, thread_id: str, commit: str) -> tuple[str, str]:
+        """The thread's preview URL and ``commit``'s own ("" when previews are paths, not origins)."""
+        if previews.LABEL_PLACEHOLDER not in self.base_url:
+            return f"{self.base_url.rstrip('/')}/{project_id}/{thread_id}/index.html", ""
+        thread = previews.url(self.base_url, previews.thread_label(project_id, thread_id))
+        version = previews.url(self.base_url, previews.commit_label(project_id, commit)) if commit else ""
+        return thread, version
 
     def store_screenshot(self, key: str, png: bytes) -> None:
         try:

@@ -275,30 +275,28 @@ class Worker:
                 work = self._take(message, queue_url)
                 if work is None:
                     continue
-                if work.command.resume or self._is_keyword(work):
+                said = self._said(work)
+                if work.command.resume or said in ("publish", "undo"):
                     with self._lock:
                         self._later.append(work)
                     continue
-                stop = self._is_stop(work)
+                stop = said == "stop"
                 with self._lock:
                     self._urgent.append(work)
                 self._cancel.cancel(
                     Interruption(by_message=work.command.messageId, by_thread=work.command.threadId, stop=stop)
                 )
 
-    def _is_keyword(self, work: WorkItem) -> bool:
+    def _said(self, work: WorkItem) -> str | None:
+        """Whether a newer message is STOP, PUBLISH or UNDO rather than an instruction (its mail read once)."""
         try:
-            project = self._project(work.command.projectId)
             instruction = self._message(work.command.messageKey).instruction
+            if is_stop(instruction):
+                return "stop"
+            project = self._project(work.command.projectId)
         except Exception:
-            return False
-        return keyword(instruction, project.publishWords, project.undoWords) is not None
-
-    def _is_stop(self, work: WorkItem) -> bool:
-        try:
-            return is_stop(self._message(work.command.messageKey).instruction)
-        except Exception:
-            return False
+            return None
+        return keyword(instruction, project.publishWords, project.undoWords)
 
     def _next(self) -> WorkItem | None:
         with self._lock:

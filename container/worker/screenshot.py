@@ -251,7 +251,7 @@ def screenshots(
         raise ScreenshotError("there is no built site to look at")
     if pages is not None:
         built = site_pages(site_dir)
-        wanted = [page for page in pages if page in built or (page == "/" and (site_dir / "index.html").is_file())]
+        wanted = [page for page in pages if page in built]
     else:
         wanted = changed_pages(site_dir, changed_files)
     shots: list[Shot] = []
