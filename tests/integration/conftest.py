@@ -8,6 +8,15 @@ import pytest
 
 from workflows.local.stack import EmbeddedStack, StackInfo
 from workflows.names import WorkflowTuning
+from workflows.settings import WorkerSettings
+
+# The secrets CDK gives every worker task (tests/integration/test_claude_code_flow.py checks where they go).
+AGENT_API_KEY = "sk-ant-embedded-stack-key"
+GIT_TOKEN = "ghp_embeddedstackgittoken"
+WORKER_SECRETS = {
+    WorkerSettings.env_map()["agent_api_key"]: AGENT_API_KEY,
+    WorkerSettings.env_map()["git_token"]: GIT_TOKEN,
+}
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         worker_idle_seconds=30,
         worker_heartbeat_seconds=1,
         tuning=WorkflowTuning(command_heartbeat_seconds=6, claim_timeout_seconds=2, max_attempts=3),
+        worker_secrets=WORKER_SECRETS,
     )
     embedded.start()
     try:

@@ -4,11 +4,15 @@ PATH) speaks the real protocol; the real ASL, worker, git and preview around it.
 from __future__ import annotations
 
 import json
+import os
+import time
 from email.message import EmailMessage
 from email.policy import SMTP
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
+import git
 import pytest
 
 from workflows import names, projects
@@ -17,6 +21,8 @@ from workflows.events import fold
 from workflows.local import operations
 from workflows.local.demo import create_demo_repository
 from workflows.local.stack import StackInfo
+
+from .conftest import AGENT_API_KEY, GIT_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +67,77 @@ def test_plain_words_edit_the_site_and_a_follow_up_resumes_the_agents_session(in
     sessions = list(Path(info.stateDir, "workspaces", "agentic").rglob(f"{state.agentSessionId}.jsonl"))
     (log,) = sessions
     assert len(log.read_text().splitlines()) == 2  # two prompts in one session
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")  # a zombie is dead for our purposes: nothing runs, init reaps it
+    return status.exists() and "zombie" not in status.read_text()
+
+
+def _claude_project(repos: Path, name: str) -> Path:
+    bare = create_demo_repository(repos)
+    project = projects.make_project(name, str(bare), [OWNER], build_command="python3 build.py", output_dir="dist")
+    project = project.model_copy(update={"editor": "claude-code"})
+    projects.save_project(client("dynamodb"), names.PROJECTS_TABLE.local_name, project)
+    return bare
+
+
+def _deliver_to(info: StackInfo, to: str, text: str, thread: str | None = None) -> operations.IntakeOutcome:
+    mail = EmailMessage(policy=SMTP)
+    mail["From"] = OWNER
+    local, _, domain = to.partition("@")
+    mail["To"] = f"{local}+{thread}@{domain}" if thread else to
+    mail["Subject"] = "Colours"
+    mail["Message-ID"] = make_msgid(domain="mail.example.com")
+    mail.set_content(text + "\n")
+    outcome = operations.deliver_email(info, mail.as_bytes())
+    assert outcome.accepted and outcome.executionArn
+    return outcome
+
+
+def test_an_interrupt_leaves_no_process_of_the_agent_alive(info: StackInfo, repos: Path) -> None:
+    bare = _claude_project(repos, "agenthang")
+    running = _deliver_to(info, "agenthang@mail.webordinary.test", "Make the headings blue [fake:hang]")
+    workspaces = Path(info.stateDir, "workspaces", "agenthang")
+    deadline = time.monotonic() + 60
+    while not list(workspaces.rglob("fake-child.pid")):
+        assert time.monotonic() < deadline, "the agent never started"
+        time.sleep(0.1)
+    (child_file,) = workspaces.rglob("fake-child.pid")
+    time.sleep(0.2)  # both pid files are written before the fake waits
+    agent, child = int((child_file.parent / "fake-agent.pid").read_text()), int(child_file.read_text())
+    assert _alive(agent) and _alive(child)
+
+    newer = _deliver_to(
+        info, "agenthang@mail.webordinary.test", 'Please replace "Call us" with "Ring us".', thread=running.threadId
+    )
+    sfn = client("stepfunctions")
+    first = operations.wait_for_execution(sfn, running.executionArn or "", timeout=120)
+    second = operations.wait_for_execution(sfn, newer.executionArn or "", timeout=120)
+    assert first["status"] == second["status"] == "SUCCEEDED", operations.trace(sfn, running.executionArn or "")
+    assert [s["state"] for s in operations.trace(sfn, running.executionArn or "")["steps"]][-1] == "Superseded"
+    deadline = time.monotonic() + 5
+    while (_alive(agent) or _alive(child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(agent) and not _alive(child)  # the CLI and the tool it started died with the interrupt
+    # The newer command continued the thread: its edit is on the branch, the hanging agent's partial work kept.
+    head = git.Repo(bare).commit(f"thread-{running.threadId}")
+    assert b"Ring us" in (head.tree / "src" / "index.html").data_stream.read()
+
+
+def test_the_agent_on_the_stack_sees_its_own_key_and_no_other_secret(info: StackInfo, repos: Path) -> None:
+    bare = _claude_project(repos, "agentenv")
+    outcome = _deliver_to(info, "agentenv@mail.webordinary.test", "Tell me your environment [fake:env]")
+    described = operations.wait_for_execution(client("stepfunctions"), outcome.executionArn or "", timeout=120)
+    assert described["status"] == "SUCCEEDED"
+    head = git.Repo(bare).commit(f"thread-{outcome.threadId}")
+    seen = (head.tree / "agent-env.txt").data_stream.read().decode()
+    names_seen = {line.split("=", 1)[0] for line in seen.splitlines() if "=" in line}
+    assert f"ANTHROPIC_API_KEY={AGENT_API_KEY}" in seen
+    # The worker's own environment on the stack: AWS credentials and endpoint, its settings, the git token.
+    leaked = {n for n in names_seen if n.startswith(("AWS_", "WEBORDINARY_", "MOTO_", "ECS_"))}
+    assert leaked == set() and GIT_TOKEN not in seen

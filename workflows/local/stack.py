@@ -167,6 +167,9 @@ class EmbeddedStack:
     worker_idle_seconds: float = 120.0
     worker_heartbeat_seconds: float = 5.0
     tuning: names.WorkflowTuning = field(default_factory=names.WorkflowTuning)
+    # What CDK gives the worker task as ECS secrets (env name -> value), e.g. the agent's API key and the git
+    # token: put in each worker's environment at start, never in the task definition.
+    worker_secrets: dict[str, str] = field(default_factory=dict)
     info: StackInfo | None = None
     workers: dict[str, WorkerProcess] = field(default_factory=dict)
     _server: Any = None
@@ -431,6 +434,7 @@ class EmbeddedStack:
             env.update({e["name"]: e["value"] for e in container.get("environment", [])})
         for override in task.get("overrides", {}).get("containerOverrides", []):
             env.update({e["name"]: e["value"] for e in override.get("environment", [])})
+        env.update(self.worker_secrets)
         task_id = arn.rsplit("/", 1)[-1]
         env["WEBORDINARY_WORKER_ID"] = names.worker_id_for_task(arn)
         env["PYTHONUNBUFFERED"] = "1"
