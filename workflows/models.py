@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from workflows.commands import PUBLISH_WORDS, UNDO_WORDS
 from workflows.threads import THREAD_ID_RE
@@ -222,6 +222,18 @@ class AgentUsage(Contract):
     progress: list[str] = []  # short steps ("editing src/pages/contact.astro"), bounded
 
 
+class BudgetPause(Contract):
+    """Why a change paused: the project's monthly allowance for the coding agent ran out mid-change."""
+
+    spentUsd: float  # this month, this change's work so far included
+    allowanceUsd: float  # the month's budget plus what CONTINUE has allowed on top
+    continueUsd: float  # how much more one CONTINUE allows
+
+
+# The workflow's named end for each kind of finished command (``CommandResult.outcome``).
+_OUTCOME_OF_KIND: dict[str, Literal["done", "stopped", "paused"]] = {"stopped": "stopped", "paused": "paused"}
+
+
 class CommandResult(Contract):
     """SendTaskSuccess output. Small on purpose: the reply is composed from it in the ASL."""
 
@@ -232,7 +244,9 @@ class CommandResult(Contract):
     summary: str
     # "stopped": the command was the STOP keyword; it ended the running command instead of editing.
     # "publish" / "undo": the command was that keyword; ``live`` says what it did.
-    kind: Literal["changed", "stopped", "publish", "undo"] = "changed"
+    # "paused": the month's allowance for the agent ran out mid-change; the work so far is committed and pushed,
+    # ``budget`` says how far it got, and CONTINUE allows more.
+    kind: Literal["changed", "stopped", "publish", "undo", "paused"] = "changed"
     timings: CommandTimings = CommandTimings()
     # What earlier, unfinished runs left in the checkout, kept aside before this command started.
     keptAside: list[KeptAside] = []
@@ -243,6 +257,13 @@ class CommandResult(Contract):
     screenshotNote: str = ""  # why there is no picture, in words for the owner ("" when there are pictures)
     live: LiveChange | None = None
     agent: AgentUsage | None = None
+    budget: BudgetPause | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def outcome(self) -> Literal["done", "stopped", "paused"]:
+        """Which named end the workflow takes (asl/message.asl.json's Outcome? reads it from the result)."""
+        return _OUTCOME_OF_KIND.get(self.kind, "done")
 
 
 class IntakeOutcome(Contract):

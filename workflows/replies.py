@@ -71,6 +71,14 @@ class LiveFacts(_Facts):
     rolledBack: bool = False
 
 
+class BudgetFacts(_Facts):
+    """The month's allowance for the coding agent ran out mid-change (``BudgetPause``)."""
+
+    spentUsd: float = 0.0
+    allowanceUsd: float = 0.0
+    continueUsd: float = 0.0
+
+
 class ResultFacts(_Facts):
     """What the worker reported for a finished command (``CommandResult``, as the workflow holds it)."""
 
@@ -79,11 +87,12 @@ class ResultFacts(_Facts):
     versionUrl: str = ""
     commit: str = ""
     filesChanged: list[str] = Field(default_factory=list)
-    kind: Literal["changed", "stopped", "publish", "undo"] = "changed"
+    kind: Literal["changed", "stopped", "publish", "undo", "paused"] = "changed"
     behindDefault: BehindFacts | None = None
     screenshots: list[ScreenshotFacts] = Field(default_factory=list)
     screenshotNote: str = ""
     live: LiveFacts | None = None
+    budget: BudgetFacts | None = None
 
 
 class FailureFacts(_Facts):
@@ -102,7 +111,7 @@ class InterruptionFacts(_Facts):
     wipCommit: str = ""
 
 
-Outcome = Literal["done", "stopped", "superseded", "dead-lettered", "failed"]
+Outcome = Literal["done", "stopped", "paused", "superseded", "dead-lettered", "failed"]
 
 
 class ReplyFacts(_Facts):
@@ -166,6 +175,9 @@ def render(facts: ReplyFacts, pictures: Mapping[str, bytes] | None = None) -> Re
         case "stopped":
             body = _stopped(facts.result or ResultFacts())
             version = ""
+        case "paused":
+            body = _paused(facts.result or ResultFacts())
+            version = (facts.result or ResultFacts()).commit
         case "superseded":
             body = _superseded(facts.interruption or InterruptionFacts())
             version = (facts.interruption or InterruptionFacts()).wipCommit
@@ -421,6 +433,29 @@ def _done_html(result: ResultFacts, images: list[Pictured], no_picture: str, foo
 
 def _stopped(result: ResultFacts) -> list[str]:
     return [_sentence(result.summary) or "Stopped.", "Nothing new was started. Reply to this email to continue."]
+
+
+def _paused(result: ResultFacts) -> list[str]:
+    """The month's allowance for the agent ran out mid-change: what was done, and how to let it finish."""
+    budget = result.budget or BudgetFacts()
+    saved = (
+        f"What it did so far is saved{_files(result.filesChanged)}, but not finished, so there is no new preview "
+        "yet and nothing is live."
+        if result.commit
+        else "Nothing was changed yet."
+    )
+    return [
+        "Your change is paused: this month's allowance for the editing assistant is used up "
+        f"({_dollars(budget.spentUsd)} of {_dollars(budget.allowanceUsd)}).",
+        saved,
+        _sentence(result.summary),
+        f"To let it finish, reply CONTINUE: that allows up to {_dollars(budget.continueUsd)} more this month, and "
+        "it carries on where it stopped. To leave it as it is, there is nothing to do.",
+    ]
+
+
+def _dollars(amount: float) -> str:
+    return f"${amount:,.0f}" if float(amount).is_integer() else f"${amount:,.2f}"
 
 
 def _superseded(interruption: InterruptionFacts) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from tests.conftest import example_workflow_substitutions
 from workflows import names
-from workflows.models import ExecutionInput
+from workflows.models import CommandResult, ExecutionInput
 
 ASL_FILES = sorted(names.ASL_DIR.glob("*.asl.json"))
 
@@ -148,3 +149,15 @@ def test_the_message_workflow_stays_within_40_states() -> None:
     # not bookkeeping states (issue 21's target; the warm path's transitions are counted on the embedded stack).
     doc = load(names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file)
     assert len(doc["States"]) <= 40, len(doc["States"])
+
+
+def test_each_end_a_worker_result_can_name_has_its_own_state() -> None:
+    # CommandResult.outcome (done, stopped, paused) is what "Compose result reply" passes to "Outcome?".
+    doc = load(names.ASL_DIR / names.MESSAGE_WORKFLOW.asl_file)
+    routes = {c["StringEquals"]: c["Next"] for c in doc["States"]["Outcome?"]["Choices"]}
+    ends = typing.get_args(CommandResult.model_fields["kind"].annotation)
+    for kind in ends:
+        result = CommandResult(commit="", branch="", filesChanged=[], previewUrl="", summary="", kind=kind)
+        state = doc["States"][routes[result.outcome]]
+        assert state["Type"] == "Succeed", (kind, routes[result.outcome])
+    assert doc["States"]["Compose result reply"]["Parameters"]["outcome.$"] == "$.result.outcome"

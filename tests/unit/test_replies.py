@@ -16,7 +16,7 @@ from workflows.errors import (
     TooLargeError,
     TooManyAttachmentsError,
 )
-from workflows.replies import FailureFacts, InterruptionFacts, ReplyFacts, ResultFacts
+from workflows.replies import BudgetFacts, FailureFacts, InterruptionFacts, ReplyFacts, ResultFacts
 
 COMMIT = "3f2a9c41d0b7e6a5f4c3b2a1908f7e6d5c4b3a29"
 TRACE = (
@@ -25,6 +25,7 @@ TRACE = (
     "    raise BuildFailedError(log)\n"
     "container.worker.build.BuildFailedError: npm ERR! code ELIFECYCLE"
 )
+BUDGET = BudgetFacts(spentUsd=20.0, allowanceUsd=20.0, continueUsd=5.0)
 HOSTILE_CAUSES = [
     TRACE,
     f"fatal: unable to access 'https://git.example/site.git/': commit {COMMIT} on thread-abcdefgh",
@@ -52,6 +53,12 @@ def _all_replies() -> list[tuple[str, str]]:
         commit=COMMIT,
     )
     rendered.append(("stopped", replies.render(ReplyFacts(outcome="stopped", threadId="abcdefgh", result=stop)).text))
+    for commit, summary in ((COMMIT, "Made the heading blue on 1 page so far."), ("", TRACE)):
+        paused = ResultFacts(
+            kind="paused", summary=summary, commit=commit, filesChanged=["index.html"] if commit else [], budget=BUDGET
+        )
+        text = replies.render(ReplyFacts(outcome="paused", threadId="abcdefgh", result=paused)).text
+        rendered.append((f"paused commit={bool(commit)}", text))
     for stopped in (True, False):
         for same in (True, False):
             for wip in (COMMIT, ""):
@@ -191,3 +198,18 @@ def test_the_replace_editor_words_read_naturally() -> None:
     assert replies.replaced("a", "b", {"x.html": 1}) == 'Replaced "a" with "b" (1 place in x.html).'
     assert replies.where(["1", "2", "3", "4", "5"]) == "5 files: 1, 2, 3 and 2 more"
     assert replies.quote_list(["a", "b", "c"]) == '"a", "b" or "c"'
+
+
+def test_a_paused_change_says_what_was_done_and_how_much_continue_allows() -> None:
+    result = ResultFacts(
+        kind="paused",
+        summary="Made the heading blue on 1 page so far.",
+        commit=COMMIT,
+        filesChanged=["index.html"],
+        budget=BudgetFacts(spentUsd=20.37, allowanceUsd=20.0, continueUsd=5.0),
+    )
+    text = replies.render(ReplyFacts(outcome="paused", threadId="abcdefgh", result=result)).text
+    assert "this month's allowance for the editing assistant is used up ($20.37 of $20)" in text
+    assert "saved (index.html)" in text and "Made the heading blue on 1 page so far." in text
+    assert "reply CONTINUE: that allows up to $5 more this month" in text
+    assert f"version {COMMIT[:7]}" in text and replies.leaks(text) == []
