@@ -119,6 +119,7 @@ def cmd_project_add(args: argparse.Namespace) -> int:
             default_branch=args.branch,
             agent_model=args.model,
             agent_max_turns=args.max_turns,
+            monthly_budget_usd=args.budget_usd,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -349,6 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--editor", default="replace", help="replace | claude-code | command:CMD")
     p.add_argument("--model", default="", help="claude-code: the model (default: the CLI's own)")
     p.add_argument("--max-turns", type=int, default=30, help="claude-code: turns allowed for one change")
+    p.add_argument(
+        "--budget-usd",
+        type=float,
+        default=None,
+        help="claude-code: dollars the agent may spend per calendar month (none: no cap); "
+        "when it runs out mid-change, the change pauses and the reply asks for CONTINUE",
+    )
     p.add_argument("--build", default="", help="build command, run in the checkout")
     p.add_argument(
         "--output",

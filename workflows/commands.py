@@ -9,7 +9,8 @@ from typing import Literal
 # What a site owner can write instead of an instruction; projects may name their own words (Project config).
 PUBLISH_WORDS = ("publish", "publish it", "go live", "make it live")
 UNDO_WORDS = ("undo", "undo it", "undo that", "take it back")
-Keyword = Literal["publish", "undo"]
+CONTINUE_WORDS = ("continue", "continue please", "please continue", "carry on", "go on", "keep going")
+Keyword = Literal["publish", "undo", "continue"]
 
 _STOP_RE = re.compile(r"^\s*(stop|cancel|halt)[\s.!]*$", re.IGNORECASE)
 
@@ -24,15 +25,22 @@ def _normal(text: str) -> str:
 
 
 def keyword(
-    instruction: str, publish_words: Iterable[str] = PUBLISH_WORDS, undo_words: Iterable[str] = UNDO_WORDS
+    instruction: str,
+    publish_words: Iterable[str] = PUBLISH_WORDS,
+    undo_words: Iterable[str] = UNDO_WORDS,
+    continue_words: Iterable[str] = CONTINUE_WORDS,
 ) -> Keyword | None:
-    """``PUBLISH`` or ``UNDO`` (case-insensitive, in any of the project's words) when that is the whole
-    message; None for an instruction ("undo the colour change and make it red" is an instruction)."""
+    """``PUBLISH``, ``UNDO`` or ``CONTINUE`` (case-insensitive, in any of the project's words) when that is the
+    whole message; None for an instruction ("undo the colour change and make it red" is an instruction)."""
     said = _normal(instruction)
     if not said:
         return None
-    if said in {_normal(word) for word in publish_words}:
-        return "publish"
-    if said in {_normal(word) for word in undo_words}:
-        return "undo"
+    choices: tuple[tuple[Keyword, Iterable[str]], ...] = (
+        ("publish", publish_words),
+        ("undo", undo_words),
+        ("continue", continue_words),
+    )
+    for word, words in choices:
+        if said in {_normal(w) for w in words}:
+            return word
     return None

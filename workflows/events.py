@@ -147,9 +147,10 @@ def event_data(event: StoredEvent) -> BaseModel:
 
 class MessageState(BaseModel):
     messageId: str
+    messageKey: str = ""  # the normalised mail in the mail bucket
     execution: str = ""
     status: str = "received"
-    kind: str = ""  # the result's kind: changed, stopped, publish, undo
+    kind: str = ""  # the result's kind: changed, stopped, publish, undo, paused
     summary: str = ""  # what the command did, in the result's words
     # What the command cost: the agent's dollars and turns (claude-code), and its wall time.
     costUsd: float = 0.0
@@ -182,6 +183,9 @@ class ThreadState(BaseModel):
     shownCommit: str = ""
     # The thread's publish, while it is the thread's last step (UNDO then rolls the live site back too).
     lastPublish: LiveChange | None = None
+    # The message whose change paused when the month's allowance ran out, until a later change finishes:
+    # CONTINUE carries it on.
+    pausedMessage: str = ""
 
     @property
     def status(self) -> str:
@@ -208,8 +212,8 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
     state = state.model_copy(deep=True)
     state.lastEvent = max(state.lastEvent, read_order(event))
     match data:
-        case MessageReceived(thread=thread):
-            _message(state, event)
+        case MessageReceived(thread=thread, messageKey=message_key):
+            _message(state, event).messageKey = message_key
             state.projectId, state.userId, state.branch = thread.projectId, thread.userId, thread.branch
         case WorkerReady(workerId=worker_id):
             message = _message(state, event)
@@ -226,6 +230,10 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
             message.status = "succeeded"
             message.commit, message.previewUrl, message.kind = commit, preview_url, kind
             message.summary = data.summary
+            if kind == "paused":
+                state.pausedMessage = message.messageId
+            elif kind in ("changed", "undo"):
+                state.pausedMessage = ""
             if kind in ("changed", "undo"):
                 state.lastCommit = commit or state.lastCommit
                 state.previewUrl = preview_url or state.previewUrl

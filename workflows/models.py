@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
-from workflows.commands import PUBLISH_WORDS, UNDO_WORDS
+from workflows.commands import CONTINUE_WORDS, PUBLISH_WORDS, UNDO_WORDS
 from workflows.threads import THREAD_ID_RE
 
 PROJECT_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -52,6 +52,11 @@ class Project(Contract):
     agentMaxTurns: int = Field(default=30, ge=1, le=500)
     publishWords: list[str] = Field(default_factory=lambda: list(PUBLISH_WORDS))
     undoWords: list[str] = Field(default_factory=lambda: list(UNDO_WORDS))
+    # What the coding agent may spend in a calendar month (UTC), in dollars; None = no cap (cost still
+    # recorded). When it runs out mid-change the change pauses; CONTINUE allows ``continueUsd`` more.
+    monthlyBudgetUsd: float | None = Field(default=None, ge=0)
+    continueUsd: float = Field(default=5.0, gt=0)
+    continueWords: list[str] = Field(default_factory=lambda: list(CONTINUE_WORDS))
 
     def user_for(self, address: str) -> str | None:
         return self.senders.get(address.strip().lower())

@@ -117,7 +117,23 @@ OWNERSHIP_TABLE = TableSpec(
     purpose="which worker owns a project+user pair (conditional writes, lease renewed by heartbeats)",
 )
 
-TABLES: tuple[TableSpec, ...] = (EVENTS_TABLE, THREADS_TABLE, MESSAGES_TABLE, PROJECTS_TABLE, OWNERSHIP_TABLE)
+SPENDING_TABLE = TableSpec(
+    construct_id="SpendingTable",
+    local_name=f"{PREFIX}-spending",
+    env="WEBORDINARY_SPENDING_TABLE",
+    placeholder="SpendingTableName",
+    partition_key=Attribute("projectMonth"),
+    purpose="what each project's coding agent cost per month, and what CONTINUE allowed beyond its monthly budget",
+)
+
+TABLES: tuple[TableSpec, ...] = (
+    EVENTS_TABLE,
+    THREADS_TABLE,
+    MESSAGES_TABLE,
+    PROJECTS_TABLE,
+    OWNERSHIP_TABLE,
+    SPENDING_TABLE,
+)
 
 # --- S3 ---------------------------------------------------------------------------------------------------
 

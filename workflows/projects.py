@@ -31,6 +31,7 @@ def make_project(
     default_branch: str = "",
     agent_model: str = "",
     agent_max_turns: int = 30,
+    monthly_budget_usd: float | None = None,
 ) -> Project:
     if not PROJECT_ID_RE.fullmatch(project_id):
         raise ValueError(f"project names are 2-40 characters of a-z, 0-9 and '-': {project_id!r}")
@@ -47,6 +48,7 @@ def make_project(
         senders=senders,
         agentModel=agent_model,
         agentMaxTurns=agent_max_turns,
+        monthlyBudgetUsd=monthly_budget_usd,
     )
 
 
@@ -61,6 +63,9 @@ SETTABLE: dict[str, str] = {
     "agentMaxTurns": "number",
     "publishWords": "list",
     "undoWords": "list",
+    "continueWords": "list",
+    "monthlyBudgetUsd": "money",
+    "continueUsd": "money",
 }
 
 
@@ -78,6 +83,15 @@ def with_settings(project: Project, assignments: list[str]) -> Project:
             if not value.strip().isdigit():
                 raise ValueError(f"{key} takes a whole number: {value!r}")
             changes[key] = int(value)
+        elif kind == "money":
+            amount = value.strip().removeprefix("$")
+            if amount.lower() in ("", "none", "off"):
+                changes[key] = None  # no cap (only the monthly budget may be switched off)
+                continue
+            try:
+                changes[key] = float(amount)
+            except ValueError:
+                raise ValueError(f"{key} takes an amount in dollars, or 'none': {value!r}") from None
         elif kind == "list":
             changes[key] = [word.strip() for word in value.split(",") if word.strip()]
         else:

@@ -36,6 +36,7 @@ class Tables(_EnvModel):
     messages: str = names.MESSAGES_TABLE.local_name
     projects: str = names.PROJECTS_TABLE.local_name
     ownership: str = names.OWNERSHIP_TABLE.local_name
+    spending: str = names.SPENDING_TABLE.local_name
 
     @classmethod
     def env_map(cls) -> dict[str, str]:
@@ -45,6 +46,7 @@ class Tables(_EnvModel):
             "messages": names.MESSAGES_TABLE.env,
             "projects": names.PROJECTS_TABLE.env,
             "ownership": names.OWNERSHIP_TABLE.env,
+            "spending": names.SPENDING_TABLE.env,
         }
 
 

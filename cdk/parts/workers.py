@@ -242,6 +242,13 @@ class Workers(Construct):
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
+                sid="AgentSpending",  # each agent run's cost, and CONTINUE's allowance (stores/spending.py)
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[state.table(names.SPENDING_TABLE).table_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
                 sid="ReadProjects",
                 actions=["dynamodb:GetItem"],
                 resources=[state.table(names.PROJECTS_TABLE).table_arn],

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -27,6 +27,7 @@ from container.worker.agent_stream import Transcript, failure
 from container.worker.cancel import Cancellation
 from workflows import replies
 from workflows.errors import (
+    AgentBudgetError,
     AgentCrashedError,
     EditorFailedError,
     InstructionError,
@@ -55,6 +56,8 @@ class EditOutcome:
     cost_usd: float = 0.0
     turns: int = 0
     progress: tuple[str, ...] = ()
+    # The month's allowance for the agent ran out before it finished: what it did so far is what there is.
+    paused: bool = False
 
 
 class Editor(Protocol):
@@ -408,6 +411,32 @@ class AgentConfig:
     resume_session: str = ""
     # What this thread's earlier changes did (their summaries, oldest first): told to a fresh session only.
     history: tuple[str, ...] = ()
+    # The project's monthly allowance, when it has one: ``budget_usd`` is what is left of it, and running out
+    # pauses the change (EditOutcome.paused) instead of failing it.
+    allowance: Allowance | None = None
+    # Called with each run's cost as soon as its result line reports it (the project's month spending).
+    charge: Callable[[float], None] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A project's month, as it stood when the change started (``stores.spending.MonthSpending``)."""
+
+    budget_usd: float  # the month's budget plus what CONTINUE allowed
+    spent_usd: float
+    continue_usd: float  # what one CONTINUE allows more
+
+    @property
+    def left_usd(self) -> float:
+        return max(0.0, round(self.budget_usd - self.spent_usd, 6))
+
+    @property
+    def exhausted(self) -> bool:
+        return self.left_usd < MIN_RUN_BUDGET_USD
+
+
+# Below a cent the CLI's --max-budget-usd cannot be given: the month's allowance is used up.
+MIN_RUN_BUDGET_USD = 0.01
 
 
 # Tools a site edit needs; no shell, no web: the agent edits files, the worker builds and publishes.
@@ -473,6 +502,8 @@ class ClaudeCodeEditor:
         transcript = Transcript()
         for line in result.stdout_lines:
             transcript.feed(line, str(checkout))
+        if transcript.result is not None and self.config.charge is not None:
+            self.config.charge(transcript.result.total_cost_usd)
         return result, transcript
 
     def env(self, checkout: Path) -> dict[str, str]:
@@ -503,16 +534,20 @@ class ClaudeCodeEditor:
                 f"The coding agent did not finish within {self.timeout:g} seconds.\n{result.tail(20)}"
             )
         error = failure(transcript, result.returncode, result.tail(_EDITOR_TAIL_LINES))
-        if error is not None:
+        paused = isinstance(error, AgentBudgetError) and self.config.allowance is not None
+        if error is not None and not paused:
             raise error
         assert transcript.result is not None  # failure() returns an error when there is no result
         summary = transcript.result.result.strip() or transcript.last_text
+        if paused and not summary:
+            summary = "; ".join(transcript.progress[-5:])
         return EditOutcome(
             summary=summary[:_SUMMARY_LIMIT],
             agent_session=transcript.session_id,
             cost_usd=transcript.result.total_cost_usd,
             turns=transcript.result.num_turns,
             progress=tuple(transcript.progress),
+            paused=paused,
         )
 
 

@@ -11,7 +11,7 @@ from container.worker.attachments import Fetch, prepare_uploads
 from container.worker.before import before_pictures
 from container.worker.build import check_output_dir, plan_build, run_build
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
-from container.worker.editors import AgentConfig, editor_for
+from container.worker.editors import AgentConfig, Allowance, EditOutcome, editor_for
 from container.worker.preview import PreviewPublisher
 from container.worker.screenshot import ScreenshotError, screenshots
 from container.worker.workspace import INTERRUPTED_TRAILER, PUSH_ATTEMPTS, Workspace
@@ -28,6 +28,7 @@ from workflows.errors import (
 )
 from workflows.models import (
     AgentUsage,
+    BudgetPause,
     Command,
     CommandResult,
     CommandTimings,
@@ -87,6 +88,11 @@ def _check_consistent(project: Project, message: NormalisedMessage, command: Com
         )
 
 
+# CONTINUE's instruction: the paused change's own instruction follows, after a blank line.
+CONTINUE_PROMPT = (
+    "Carry on with the change you were making when your spending allowance ran out; the owner has allowed more. "
+    "What you did so far is committed on this branch. The change asked:"
+)
 CARRIED_OVER_HEADER = (
     "Your previous request in this conversation was interrupted by this one; its partial work is committed on "
     "this branch. It asked:"
@@ -169,6 +175,38 @@ def take_screenshots(
     return stored, ""
 
 
+def _usage(outcome: EditOutcome) -> AgentUsage | None:
+    if not outcome.agent_session:
+        return None
+    return AgentUsage(
+        sessionId=outcome.agent_session,
+        costUsd=outcome.cost_usd,
+        turns=outcome.turns,
+        progress=list(outcome.progress),
+    )
+
+
+def _paused(
+    command: Command, allowance: Allowance, outcome: EditOutcome, sha: str, files: list[str], clock: _Stopwatch
+) -> CommandResult:
+    """The result of a change the month's allowance stopped: what it did, and what CONTINUE would allow."""
+    return CommandResult(
+        kind="paused",
+        commit=sha,
+        branch=command.branch,
+        filesChanged=files[:MAX_FILES_LISTED],
+        previewUrl="",
+        summary=_bounded(outcome.summary, MAX_SUMMARY),
+        timings=clock.timings(),
+        agent=_usage(outcome),
+        budget=BudgetPause(
+            spentUsd=round(allowance.spent_usd + outcome.cost_usd, 6),
+            allowanceUsd=allowance.budget_usd,
+            continueUsd=allowance.continue_usd,
+        ),
+    )
+
+
 def run_command(
     project: Project,
     message: NormalisedMessage,
@@ -217,24 +255,29 @@ def run_command(
         if earlier is not None:
             sha, files = earlier
             summary = replies.ALREADY_SAVED
+        elif agent is not None and agent.allowance is not None and agent.allowance.exhausted:
+            # The month's allowance is used up: the agent does not start, the owner is asked for CONTINUE.
+            return _paused(command, agent.allowance, EditOutcome(summary=""), "", [], clock)
         else:
             with clock.lap("edit"):
                 outcome = editor.run(workspace.path, instruction, exclude, cancel=cancel)
                 cancel.check()
-                sha, files = workspace.commit(
-                    commit_message(message.instruction, command.threadId, command.messageId), exclude
-                )
+                try:
+                    sha, files = workspace.commit(
+                        commit_message(message.instruction, command.threadId, command.messageId), exclude
+                    )
+                except NothingToChangeError:
+                    if not outcome.paused:
+                        raise
+                    sha, files = "", []
+            if outcome.paused and agent is not None and agent.allowance is not None:
+                # What the agent did before the allowance ran out is kept on the thread's branch, unbuilt:
+                # CONTINUE carries on from it.
+                if sha:
+                    workspace.push(command.branch)
+                return _paused(command, agent.allowance, outcome, sha, files, clock)
             summary = outcome.summary
-            usage = (
-                AgentUsage(
-                    sessionId=outcome.agent_session,
-                    costUsd=outcome.cost_usd,
-                    turns=outcome.turns,
-                    progress=list(outcome.progress),
-                )
-                if outcome.agent_session
-                else None
-            )
+            usage = _usage(outcome)
         plan = plan_build(workspace.path, project.buildCommand, project.outputDir)
         for _ in range(PUSH_ATTEMPTS):  # bounded: a remote that keeps moving gets the last merge's preview
             cancel.check()

@@ -15,7 +15,9 @@ import traceback
 import urllib.request
 import uuid
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,8 @@ from botocore.exceptions import ClientError
 
 from container.worker.attachments import s3_fetcher
 from container.worker.cancel import Cancellation, Interruption
-from container.worker.editors import AgentConfig
-from container.worker.job import run_command
+from container.worker.editors import AgentConfig, Allowance
+from container.worker.job import CONTINUE_PROMPT, run_command
 from container.worker.live import LiveHistory, run_keyword
 from container.worker.preview import S3PreviewPublisher
 from container.worker.screenshot import find_browser
@@ -46,6 +48,7 @@ from workflows.models import ClaimRequest, Command, CommandResult, NormalisedMes
 from workflows.settings import Tables, WorkerSettings
 from workflows.stores.ownership import DynamoOwnership, owner_key
 from workflows.stores.projects import DynamoProjects
+from workflows.stores.spending import DynamoSpending, month_of
 
 log = logging.getLogger("webordinary.worker")
 _TOKEN_GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
@@ -85,6 +88,7 @@ class Worker:
         self.sfn = client("stepfunctions")
         self.sqs = client("sqs")
         self.ddb = client("dynamodb")
+        self.spending = DynamoSpending(self.ddb, self.tables.spending)
         self.ownership = DynamoOwnership(self.ddb, tables.ownership)
         self.s3 = client("s3")
         self._lock = threading.Lock()
@@ -276,7 +280,7 @@ class Worker:
                 if work is None:
                     continue
                 said = self._said(work)
-                if work.command.resume or said in ("publish", "undo"):
+                if work.command.resume or said in ("publish", "undo", "continue"):
                     with self._lock:
                         self._later.append(work)
                     continue
@@ -296,7 +300,7 @@ class Worker:
             project = self._project(work.command.projectId)
         except Exception:
             return None
-        return keyword(instruction, project.publishWords, project.undoWords)
+        return keyword(instruction, project.publishWords, project.undoWords, project.continueWords)
 
     def _next(self) -> WorkItem | None:
         with self._lock:
@@ -322,7 +326,15 @@ class Worker:
         try:
             message = self._message(command.messageKey)
             project = self._project(command.projectId) if not is_stop(message.instruction) else None
-            said = keyword(message.instruction, project.publishWords, project.undoWords) if project else None
+            said = (
+                keyword(message.instruction, project.publishWords, project.undoWords, project.continueWords)
+                if project
+                else None
+            )
+            if project is not None and said == "continue":
+                # CONTINUE carries on the change the allowance paused (with more allowed); with nothing paused
+                # it is an instruction like any other.
+                message, said = self._continuation(project, command, message), None
             if project is None:
                 result = self._stop_result(command)
             elif said is not None:
@@ -383,17 +395,53 @@ class Worker:
             site_url=self.settings.site_origin,
         )
 
+    def _continuation(self, project: Project, command: Command, message: NormalisedMessage) -> NormalisedMessage:
+        """CONTINUE: the paused change's instruction, to carry on, with the month's allowance raised once for
+        this message; the message as it is when nothing in the thread is paused."""
+        state = fold(command.threadId, EventLog(self.ddb, self.tables.events).read(command.threadId))
+        paused = [m for m in reversed(state.messages.values()) if m.kind == "paused" and m.messageKey]
+        if not state.pausedMessage or not paused:
+            return message
+        original = ""
+        for earlier in paused:  # a CONTINUE that paused again continues the same instruction
+            instruction = self._message(earlier.messageKey).instruction
+            words = (project.publishWords, project.undoWords, project.continueWords)
+            if keyword(instruction, *words) != "continue":
+                original = instruction
+                break
+        if not original:
+            return message
+        if project.monthlyBudgetUsd is not None:
+            self.spending.allow_more(project.projectId, month_of(), project.continueUsd, command.messageId)
+        return message.model_copy(update={"instruction": f"{CONTINUE_PROMPT}\n\n{original}"})
+
     def _agent(self, project: Project, thread_id: str) -> AgentConfig | None:
-        """The coding agent's settings, resuming the thread's session (read from its events) when it has one."""
+        """The coding agent's settings, resuming the thread's session (read from its events) when it has one,
+        capped by what is left of the project's monthly allowance when it has a budget."""
         if project.editor.strip() != "claude-code":
             return None  # no event read on the other editors' path
         state = fold(thread_id, EventLog(self.ddb, self.tables.events).read(thread_id))
+        allowance: Allowance | None = None
+        charge: Callable[[float], None] | None = None
+        if project.monthlyBudgetUsd is not None:
+            month = month_of()
+            spent = self.spending.get(project.projectId, month)
+            allowance = Allowance(
+                budget_usd=spent.allowance(project.monthlyBudgetUsd),
+                spent_usd=spent.spentUsd,
+                continue_usd=project.continueUsd,
+            )
+            charge = partial(self.spending.charge, project.projectId, month)
+
         return AgentConfig(
             executable=self.settings.agent_executable,
             api_key=self.settings.agent_api_key,
             model=project.agentModel,
             max_turns=project.agentMaxTurns,
             resume_session=state.agentSessionId,
+            budget_usd=allowance.left_usd if allowance is not None else None,
+            allowance=allowance,
+            charge=charge,
             history=tuple(
                 m.summary
                 for m in state.messages.values()

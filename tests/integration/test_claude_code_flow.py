@@ -21,6 +21,7 @@ from workflows.events import fold
 from workflows.local import operations
 from workflows.local.demo import create_demo_repository
 from workflows.local.stack import StackInfo
+from workflows.stores.spending import DynamoSpending, month_of
 
 from .conftest import AGENT_API_KEY, GIT_TOKEN
 
@@ -141,3 +142,46 @@ def test_the_agent_on_the_stack_sees_its_own_key_and_no_other_secret(info: Stack
     # The worker's own environment on the stack: AWS credentials and endpoint, its settings, the git token.
     leaked = {n for n in names_seen if n.startswith(("AWS_", "WEBORDINARY_", "MOTO_", "ECS_"))}
     assert leaked == set() and GIT_TOKEN not in seen
+
+
+def test_a_spent_monthly_budget_pauses_the_change_and_continue_carries_it_on(info: StackInfo, repos: Path) -> None:
+    bare = create_demo_repository(repos)
+    project = projects.make_project(
+        "agentbudget", str(bare), [OWNER], build_command="python3 build.py", output_dir="dist", monthly_budget_usd=0.25
+    )
+    project = project.model_copy(update={"editor": "claude-code", "continueUsd": 1.0})
+    projects.save_project(client("dynamodb"), names.PROJECTS_TABLE.local_name, project)
+    sfn = client("stepfunctions")
+    to = "agentbudget@mail.webordinary.test"
+
+    first = _deliver_to(info, to, "Make the headings blue [fake:budget]")
+    paused = operations.wait_for_execution(sfn, first.executionArn or "", timeout=120)
+    assert paused["status"] == "SUCCEEDED"
+    assert [s["state"] for s in operations.trace(sfn, first.executionArn or "")["steps"]][-1] == "Paused"
+    result = json.loads(paused["output"])["result"]
+    assert result["kind"] == "paused" and result["budget"] == {
+        "spentUsd": 0.25,
+        "allowanceUsd": 0.25,
+        "continueUsd": 1.0,
+    }
+    head = git.Repo(bare).commit(f"thread-{first.threadId}")
+    assert head.hexsha == result["commit"] and len(result["filesChanged"]) == 1  # the work so far, on the branch
+    (reply,) = [r for r in operations.outbox(info) if r["threadId"] == first.threadId]
+    assert "allowance for the editing assistant is used up ($0.25 of $0.25)" in reply["text"]
+    assert "reply CONTINUE: that allows up to $1 more this month" in reply["text"]
+    state = fold(first.threadId or "", operations.thread_events(client("dynamodb"), first.threadId or ""))
+    assert state.pausedMessage == first.messageId
+
+    carry_on = _deliver_to(info, to, "Continue", thread=first.threadId)
+    done = operations.wait_for_execution(sfn, carry_on.executionArn or "", timeout=120)
+    assert done["status"] == "SUCCEEDED", operations.trace(sfn, carry_on.executionArn or "")
+    finished = json.loads(done["output"])["result"]
+    assert finished["kind"] == "changed" and finished["agent"]["sessionId"] == result["agent"]["sessionId"]
+    page = operations.fetch_preview(finished["previewUrl"]).text
+    assert 'style="color: blue"' in page
+    built = git.Repo(bare).commit(f"thread-{first.threadId}")
+    assert built.parents[0].hexsha == result["commit"]  # carried on from the paused work
+    spent = DynamoSpending(client("dynamodb"), names.SPENDING_TABLE.local_name).get("agentbudget", month_of())
+    assert spent.spentUsd == pytest.approx(0.25 + 0.0123) and spent.extraUsd == 1.0 and spent.runs == 2
+    state = fold(first.threadId or "", operations.thread_events(client("dynamodb"), first.threadId or ""))
+    assert state.pausedMessage == "" and state.costUsd == pytest.approx(0.25 + 0.0123)

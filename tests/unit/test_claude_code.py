@@ -14,7 +14,7 @@ import pytest
 
 from container.worker.agent_stream import Result, SystemInit, ToolUse, Transcript, parse_line, progress
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
-from container.worker.editors import AGENT_TOOLS, AgentConfig, ClaudeCodeEditor
+from container.worker.editors import AGENT_TOOLS, AgentConfig, Allowance, ClaudeCodeEditor
 from workflows.errors import AgentApiError, AgentBudgetError, AgentCrashedError, AgentTurnLimitError
 
 FAKE = str(Path(__file__).parents[1] / "fakes" / "claude")
@@ -97,6 +97,21 @@ def test_each_way_the_agent_can_fail_is_a_named_error(checkout: Path, marker: st
     with pytest.raises(error) as raised:
         editor(budget_usd=0.25).run(checkout, f"Make the headings blue {marker}", set())
     assert type(raised.value) is error
+
+
+def test_a_monthly_allowance_running_out_pauses_the_change_with_its_work_and_charges_every_run(checkout: Path) -> None:
+    charged: list[float] = []
+    allowance = Allowance(budget_usd=20.0, spent_usd=19.75, continue_usd=5.0)
+    paused = editor(budget_usd=allowance.left_usd, allowance=allowance, charge=charged.append).run(
+        checkout, "Make the headings blue [fake:budget]", set()
+    )
+    assert paused.paused and paused.agent_session and paused.summary == "editing contact.html"
+    assert (checkout / "contact.html").read_text().startswith('<h1 style="color: blue">')  # work so far, kept
+    assert (checkout / "index.html").read_text() == "<h1>Harbour Bakery</h1>\n"
+    done = editor(allowance=allowance, charge=charged.append).run(checkout, "Make the headings blue", set())
+    assert not done.paused
+    assert charged == [pytest.approx(0.25), pytest.approx(0.0123)]  # each run's cost, as its result said
+    assert Allowance(budget_usd=20.0, spent_usd=19.995, continue_usd=5.0).exhausted and not allowance.exhausted
 
 
 def test_the_cli_refuses_stream_json_without_verbose_like_the_real_one(checkout: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from workflows.stores.ownership import (
     owner_key,
 )
 from workflows.stores.projects import DynamoProjects, InMemoryProjects, ProjectsStore
+from workflows.stores.spending import DynamoSpending, InMemorySpending, MonthSpending, SpendingStore, month_of
 from workflows.stores.threads import DynamoThreads, InMemoryThreads, ThreadsStore, project_of
 
 AT = "2026-12-04T10:00:00.000Z"
@@ -318,3 +320,40 @@ def test_the_workflow_builds_owner_keys_as_the_store_does() -> None:
     ]
     assert built and set(built) == {f"States.Format('{OWNER_KEY_FORMAT}', $.projectId, $.userId)"}
     assert owner_key("bakery", "alice") == "bakery#alice"
+
+
+# --- spending ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def spending(request: pytest.FixtureRequest) -> SpendingStore:
+    if request.param == "in-memory":
+        return InMemorySpending()
+    return DynamoSpending(request.getfixturevalue("fresh"), names.SPENDING_TABLE.local_name)
+
+
+def test_a_months_agent_runs_add_up_per_project(spending: SpendingStore) -> None:
+    assert spending.get("bakery", "2026-12") == MonthSpending(projectId="bakery", month="2026-12")
+    spending.charge("bakery", "2026-12", 0.0123)
+    spending.charge("bakery", "2026-12", 1.5)
+    spending.charge("bakery", "2026-12", 0.0)  # a run that cost nothing is still a run
+    spending.charge("florist", "2026-12", 9.0)
+    spending.charge("bakery", "2027-01", 2.0)
+    month = spending.get("bakery", "2026-12")
+    assert (month.spentUsd, month.runs, month.extraUsd) == (1.5123, 3, 0.0)
+    assert month.left(2.0) == pytest.approx(0.4877) and month.left(1.0) == 0.0
+
+
+def test_continue_allows_more_once_per_message(spending: SpendingStore) -> None:
+    spending.charge("bakery", "2026-12", 5.0)
+    assert spending.allow_more("bakery", "2026-12", 2.5, "msg-1")
+    assert not spending.allow_more("bakery", "2026-12", 2.5, "msg-1")  # the same CONTINUE, retried
+    assert spending.allow_more("bakery", "2026-12", 2.5, "msg-2")
+    month = spending.get("bakery", "2026-12")
+    assert month.extraUsd == 5.0 and month.allowance(5.0) == 10.0 and month.left(5.0) == 5.0
+    assert spending.get("bakery", "2027-01").extraUsd == 0.0  # a new month starts from the budget alone
+
+
+def test_the_budget_month_is_the_utc_calendar_month() -> None:
+    late = datetime(2026, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5)))  # already January in UTC
+    assert month_of(late) == "2027-01" and month_of(datetime(2026, 12, 1, tzinfo=UTC)) == "2026-12"

@@ -85,3 +85,37 @@ def test_project_settings_change_by_key_and_are_validated_as_a_whole() -> None:
     ]:
         with _pytest.raises(ValueError, match=words):
             with_settings(project, bad)
+
+
+def test_a_monthly_budget_is_set_in_dollars_and_switched_off_with_none() -> None:
+    from workflows.projects import make_project, with_settings
+
+    project = make_project("bakery", "/repo.git", ["alice@example.com"], monthly_budget_usd=20)
+    assert project.monthlyBudgetUsd == 20.0 and project.continueUsd == 5.0
+    changed = with_settings(project, ["monthlyBudgetUsd=$12.50", "continueUsd=2", "continueWords=continue, more"])
+    assert (changed.monthlyBudgetUsd, changed.continueUsd, changed.continueWords) == (12.5, 2.0, ["continue", "more"])
+    assert with_settings(project, ["monthlyBudgetUsd=none"]).monthlyBudgetUsd is None
+    for bad, words in [
+        (["monthlyBudgetUsd=lots"], "dollars"),
+        (["continueUsd=0"], "continueUsd"),
+        (["monthlyBudgetUsd=-1"], "monthlyBudgetUsd"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            with_settings(project, bad)
+
+
+@pytest.mark.parametrize(
+    ("said", "meant"),
+    [
+        ("CONTINUE", "continue"),
+        ("Continue please.", "continue"),
+        ("carry on!", "continue"),
+        ("continue with the footer and make it green", None),  # an instruction
+        ("PUBLISH", "publish"),
+        ("undo", "undo"),
+    ],
+)
+def test_continue_is_a_keyword_only_when_it_is_the_whole_message(said: str, meant: str | None) -> None:
+    from workflows.commands import keyword
+
+    assert keyword(said) == meant
