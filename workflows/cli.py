@@ -198,13 +198,14 @@ def cmd_threads(args: argparse.Namespace) -> int:
             {
                 **state.model_dump(exclude={"messages", "lastEvent"}),
                 "status": state.status,
+                "working": state.working,
                 "subject": row.subject,
                 "createdAt": row.createdAt,
             }
         )
     text = "\n".join(
         f"{t['threadId']}  {t['projectId']:<16} {t['branch']:<16} {t['status']:<14} {t['lastCommit'][:7]:<8} "
-        f"${t['costUsd']:<8.4f} {t['subject']}"
+        f"${t['costUsd']:<8.4f} {t['subject']}" + (f"  ({t['working']})" if t["working"] else "")
         for t in threads
     )
     _print(args, threads, text or "no threads yet")

@@ -34,6 +34,7 @@ METRIC_BY_EVENT: Mapping[EventType, str] = {
     EventType.WORKER_LOST: "WorkersLost",
     EventType.REPLY_SENT: "RepliesSent",
     EventType.COMMAND_REDRIVEN: "CommandsRedriven",
+    EventType.AGENT_PROGRESS: "AgentProgressSteps",
 }
 # A command lost to a Step Functions timeout (no heartbeat, or past its limit): a subset of WorkersLost and
 # CommandsFailed that pages on its own.

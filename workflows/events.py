@@ -29,6 +29,7 @@ class EventType(StrEnum):
     COMMAND_INTERRUPTED = "CommandInterrupted"
     COMMAND_DEAD_LETTERED = "CommandDeadLettered"
     COMMAND_REDRIVEN = "CommandRedriven"
+    AGENT_PROGRESS = "AgentProgress"  # recorded by the worker while the coding agent works, not by the ASL
 
 
 class StoredEvent(BaseModel):
@@ -117,6 +118,14 @@ class CommandRedriven(EventData):
     failure: dict[str, Any] = Field(default_factory=dict)
 
 
+class AgentProgress(EventData):
+    """One step of a coding agent's work, as it happens ("editing src/pages/contact.astro"): coalesced and
+    bounded per run (``n`` counts from 1), for ``webordinary events`` now and a chat channel later."""
+
+    step: str
+    n: int
+
+
 EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.MESSAGE_RECEIVED: MessageReceived,
     EventType.MESSAGE_REJECTED: MessageRejected,
@@ -129,6 +138,7 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.COMMAND_INTERRUPTED: Failure,  # its Cause is the worker's JSON account of the interruption
     EventType.COMMAND_DEAD_LETTERED: Failure,
     EventType.COMMAND_REDRIVEN: CommandRedriven,
+    EventType.AGENT_PROGRESS: AgentProgress,
 }
 
 
@@ -161,6 +171,7 @@ class MessageState(BaseModel):
     previewUrl: str = ""
     error: str = ""
     replied: bool = False
+    working: str = ""  # the coding agent's latest step while the command runs
 
 
 class ThreadState(BaseModel):
@@ -192,6 +203,14 @@ class ThreadState(BaseModel):
         if not self.messages:
             return "empty"
         return list(self.messages.values())[-1].status
+
+    @property
+    def working(self) -> str:
+        """What the coding agent is doing now, while the thread's latest command runs ("" otherwise)."""
+        if not self.messages:
+            return ""
+        latest = list(self.messages.values())[-1]
+        return latest.working if latest.status in ("received", "dispatched") else ""
 
 
 def _message(state: ThreadState, event: StoredEvent) -> MessageState:
@@ -228,6 +247,7 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
             message.wallMs = data.timings.totalMs
             state.wallMs += data.timings.totalMs
             message.status = "succeeded"
+            message.working = ""
             message.commit, message.previewUrl, message.kind = commit, preview_url, kind
             message.summary = data.summary
             if kind == "paused":
@@ -246,6 +266,10 @@ def evolve(state: ThreadState, event: StoredEvent) -> ThreadState:
             message.replied = True
             if message.kind in ("changed", "undo") and message.commit:
                 state.shownCommit = message.commit
+        case AgentProgress(step=step):
+            message = _message(state, event)
+            if message.status in ("received", "dispatched"):
+                message.working = step
         case CommandRedriven():
             _message(state, event).status = "redriven"
         case Failure(Error=error):
@@ -292,4 +316,6 @@ def describe(event: StoredEvent) -> str:
         if data.live is not None:
             parts.append(data.live.outcome)
         return ", ".join(part for part in parts if part)
+    if isinstance(data, AgentProgress):
+        return f"{data.n}. {data.step}"
     return json.dumps(event.data)[:100]

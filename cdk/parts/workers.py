@@ -235,8 +235,10 @@ class Workers(Construct):
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="ReadThreadEvents",  # PUBLISH and UNDO read what the thread's owner saw and published
-                actions=["dynamodb:Query"],
+                # PUBLISH and UNDO read what the thread's owner saw and published; the agent's progress steps
+                # are appended as it works (AgentProgress, container/worker/progress.py).
+                sid="ThreadEvents",
+                actions=["dynamodb:Query", "dynamodb:PutItem"],
                 resources=[state.table(names.EVENTS_TABLE).table_arn],
             )
         )

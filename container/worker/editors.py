@@ -45,7 +45,7 @@ _EDITOR_TAIL_LINES = 20
 _SUMMARY_LIMIT = 300
 
 
-CANCEL_GRACE_SECONDS = 3.0  # SIGTERM first, so an agent can flush its files; SIGKILL after this
+CANCEL_GRACE_SECONDS = 3.0  # SIGINT, then SIGTERM, so an agent can flush its files; SIGKILL after this
 
 
 @dataclass(frozen=True)
@@ -280,12 +280,16 @@ class ShellResult:
             raise error(f"The {what} failed (exit status {self.returncode}).\n{self.tail(tail_lines)}")
 
 
-def _pump(stream: IO[bytes], sinks: list[deque[str]], lock: threading.Lock) -> None:
+def _pump(
+    stream: IO[bytes], sinks: list[deque[str]], lock: threading.Lock, on_line: Callable[[str], None] | None = None
+) -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         with lock:
             for sink in sinks:
                 sink.append(line)
+        if on_line is not None:
+            on_line(line)
     stream.close()
 
 
@@ -312,6 +316,19 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     _signal_group(process, signal.SIGKILL)
 
 
+def _stop_group(process: subprocess.Popen[bytes], grace: float) -> int | None:
+    """Interrupt the group as Ctrl-C would (an agent aborts its turn and flushes), then terminate it (what
+    ignores SIGINT: a shell's background jobs do), each with a share of ``grace``; None if it still runs (the
+    caller kills the group)."""
+    for signum, share in ((signal.SIGINT, 1 / 3), (signal.SIGTERM, 2 / 3)):
+        _signal_group(process, signum)
+        try:
+            return process.wait(timeout=grace * share)
+        except subprocess.TimeoutExpired:
+            continue
+    return None
+
+
 def run_shell(
     command: str,
     cwd: Path,
@@ -321,12 +338,14 @@ def run_shell(
     keep_lines: int = 200,
     cancel: Cancellation | None = None,
     grace: float = CANCEL_GRACE_SECONDS,
+    on_line: Callable[[str], None] | None = None,
 ) -> ShellResult:
     """``/bin/sh -c command`` with bounded output capture, a hard timeout and cancellation.
 
     The program runs in its own process group: on timeout, and after it exits, the whole group is killed so a
     backgrounded dev server cannot outlive the step or hold our pipes open. On cancellation the group gets
-    SIGTERM, then SIGKILL after ``grace`` seconds, so an agent can flush what it was writing.
+    SIGINT, then SIGTERM, then SIGKILL after ``grace`` seconds in all, so an agent can flush what it was
+    writing. ``on_line`` sees each line of standard output as it comes (on the thread reading the pipe).
     """
     process = subprocess.Popen(
         ["/bin/sh", "-c", command],
@@ -343,7 +362,7 @@ def run_shell(
     stderr: deque[str] = deque(maxlen=keep_lines)
     lock = threading.Lock()
     threads = [
-        threading.Thread(target=_pump, args=(process.stdout, [stdout, combined], lock), daemon=True),
+        threading.Thread(target=_pump, args=(process.stdout, [stdout, combined], lock, on_line), daemon=True),
         threading.Thread(target=_pump, args=(process.stderr, [stderr, combined], lock), daemon=True),
         threading.Thread(target=_feed, args=(process.stdin, stdin_text.encode("utf-8")), daemon=True),
     ]
@@ -360,11 +379,7 @@ def run_shell(
             pass
         if cancel is not None and cancel.is_set():
             cancelled = True
-            _signal_group(process, signal.SIGTERM)
-            try:
-                returncode = process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                returncode = None
+            returncode = _stop_group(process, grace)
             break
         if time.monotonic() > deadline:
             break
@@ -416,6 +431,8 @@ class AgentConfig:
     allowance: Allowance | None = None
     # Called with each run's cost as soon as its result line reports it (the project's month spending).
     charge: Callable[[float], None] | None = field(default=None, compare=False)
+    # Called with each new progress step while the agent works ("editing src/pages/contact.astro").
+    on_progress: Callable[[str], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -494,14 +511,20 @@ class ClaudeCodeEditor:
         return argv
 
     def _once(self, checkout: Path, argv: list[str], cancel: Cancellation | None) -> tuple[ShellResult, Transcript]:
+        transcript = Transcript()
+        on_progress = self.config.on_progress
+
+        def read(line: str) -> None:
+            # The stream is folded as it comes, so progress is told while the agent works, not after.
+            step = transcript.feed(line, str(checkout))
+            if step is not None and on_progress is not None:
+                on_progress(step)
+
         result = run_shell(
-            shlex.join(argv), checkout, self.env(checkout), self.timeout, keep_lines=20000, cancel=cancel
+            shlex.join(argv), checkout, self.env(checkout), self.timeout, keep_lines=200, cancel=cancel, on_line=read
         )
         if result.cancelled and cancel is not None:
             cancel.check()
-        transcript = Transcript()
-        for line in result.stdout_lines:
-            transcript.feed(line, str(checkout))
         if transcript.result is not None and self.config.charge is not None:
             self.config.charge(transcript.result.total_cost_usd)
         return result, transcript

@@ -29,6 +29,7 @@ from container.worker.editors import AgentConfig, Allowance
 from container.worker.job import CONTINUE_PROMPT, run_command
 from container.worker.live import LiveHistory, run_keyword
 from container.worker.preview import S3PreviewPublisher
+from container.worker.progress import ProgressEvents
 from container.worker.screenshot import find_browser
 from workflows import names, replies
 from workflows.aws import client
@@ -350,20 +351,24 @@ class Worker:
                     cancel=self._cancel,
                 )
             else:
-                result = run_command(
-                    project,
-                    message,
-                    command,
-                    workspace_root=Path(self.settings.workspace_root),
-                    publisher=self._publisher(),
-                    identity=(self.settings.git_author_name, self.settings.git_author_email),
-                    git_token=self.settings.git_token,
-                    browser=find_browser(self.settings.browser),
-                    agent=self._agent(project, command.threadId),
-                    cancel=self._cancel,
-                    carried_over=carried,
-                    fetch_attachment=s3_fetcher(self.s3, self.settings.mail_bucket),
-                )
+                progress = ProgressEvents(EventLog(self.ddb, self.tables.events), command)
+                try:
+                    result = run_command(
+                        project,
+                        message,
+                        command,
+                        workspace_root=Path(self.settings.workspace_root),
+                        publisher=self._publisher(),
+                        identity=(self.settings.git_author_name, self.settings.git_author_email),
+                        git_token=self.settings.git_token,
+                        browser=find_browser(self.settings.browser),
+                        agent=self._agent(project, command.threadId, progress),
+                        cancel=self._cancel,
+                        carried_over=carried,
+                        fetch_attachment=s3_fetcher(self.s3, self.settings.mail_bucket),
+                    )
+                finally:
+                    progress.close()
         except WorkerAbandonedError:
             log.warning("abandoned command %s: the workflow moved on", command.messageId)
             return
@@ -415,7 +420,9 @@ class Worker:
             self.spending.allow_more(project.projectId, month_of(), project.continueUsd, command.messageId)
         return message.model_copy(update={"instruction": f"{CONTINUE_PROMPT}\n\n{original}"})
 
-    def _agent(self, project: Project, thread_id: str) -> AgentConfig | None:
+    def _agent(
+        self, project: Project, thread_id: str, on_progress: Callable[[str], None] | None = None
+    ) -> AgentConfig | None:
         """The coding agent's settings, resuming the thread's session (read from its events) when it has one,
         capped by what is left of the project's monthly allowance when it has a budget."""
         if project.editor.strip() != "claude-code":
@@ -442,6 +449,7 @@ class Worker:
             budget_usd=allowance.left_usd if allowance is not None else None,
             allowance=allowance,
             charge=charge,
+            on_progress=on_progress,
             history=tuple(
                 m.summary
                 for m in state.messages.values()

@@ -112,11 +112,20 @@ def test_an_interrupt_leaves_no_process_of_the_agent_alive(info: StackInfo, repo
     time.sleep(0.2)  # both pid files are written before the fake waits
     agent, child = int((child_file.parent / "fake-agent.pid").read_text()), int(child_file.read_text())
     assert _alive(agent) and _alive(child)
+    # What the agent is doing is recorded while it works, not only when it finishes.
+    sfn = client("stepfunctions")
+    deadline = time.monotonic() + 10
+    while not (
+        state := fold(running.threadId or "", operations.thread_events(client("dynamodb"), running.threadId or ""))
+    ).working:
+        assert time.monotonic() < deadline, "no progress recorded while the agent works"
+        time.sleep(0.1)
+    assert state.working == "running a command"
+    assert sfn.describe_execution(executionArn=running.executionArn or "")["status"] == "RUNNING"
 
     newer = _deliver_to(
         info, "agenthang@mail.webordinary.test", 'Please replace "Call us" with "Ring us".', thread=running.threadId
     )
-    sfn = client("stepfunctions")
     first = operations.wait_for_execution(sfn, running.executionArn or "", timeout=120)
     second = operations.wait_for_execution(sfn, newer.executionArn or "", timeout=120)
     assert first["status"] == second["status"] == "SUCCEEDED", operations.trace(sfn, running.executionArn or "")

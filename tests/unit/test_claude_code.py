@@ -9,13 +9,18 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from container.worker.agent_stream import Result, SystemInit, ToolUse, Transcript, parse_line, progress
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
 from container.worker.editors import AGENT_TOOLS, AgentConfig, Allowance, ClaudeCodeEditor
+from container.worker.progress import ProgressEvents
 from workflows.errors import AgentApiError, AgentBudgetError, AgentCrashedError, AgentTurnLimitError
+from workflows.eventlog import InMemoryEventLog
+from workflows.events import describe, fold
+from workflows.models import Command
 
 FAKE = str(Path(__file__).parents[1] / "fakes" / "claude")
 KEY = "sk-ant-test-agent-key-0000"
@@ -214,3 +219,64 @@ def test_a_lost_session_is_replaced_by_a_fresh_one_that_is_told_the_history(chec
     log = checkout.parent / ".claude" / "projects" / f"{outcome.agent_session}.jsonl"
     prompt = json.loads(log.read_text().splitlines()[0])["prompt"]
     assert history[0] in prompt
+
+
+COMMAND = Command(
+    messageId="m-1",
+    threadId="abcdefgh",
+    projectId="bakery",
+    userId="alice-1a2b3c",
+    branch="thread-abcdefgh",
+    messageKey="messages/m-1.json",
+    executionName="abcdefgh-m-1",
+)
+
+
+def test_progress_is_told_while_the_agent_works_and_recorded_as_events(checkout: Path) -> None:
+    log = InMemoryEventLog()
+    command = COMMAND
+    recorder = ProgressEvents(log, command)
+    cancel = Cancellation()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            editor(on_progress=recorder).run(checkout, "Make the headings blue [fake:hang]", set(), cancel=cancel)
+        except BaseException as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not log.read("abcdefgh") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (event,) = log.read("abcdefgh")  # recorded while the agent still runs
+    assert worker.is_alive() and event.type == "AgentProgress" and event.data == {"step": "running a command", "n": 1}
+    assert fold("abcdefgh", log.read("abcdefgh")).working == "running a command"
+    cancel.cancel(Interruption(by_message="m-2", by_thread="abcdefgh"))
+    worker.join(timeout=20)
+    recorder.close()
+    assert failure and isinstance(failure[0], CommandCancelledError)
+
+
+def test_progress_events_are_bounded_and_never_fail_the_command() -> None:
+    log = InMemoryEventLog()
+    command = COMMAND
+    recorder = ProgressEvents(log, command, limit=3)
+    for n in range(5):
+        recorder(f"editing page-{n}.html")
+    recorder.close()
+    assert [e.data["step"] for e in log.read("abcdefgh")] == [
+        "editing page-0.html",
+        "editing page-1.html",
+        "editing page-2.html",
+    ]
+    assert describe(log.read("abcdefgh")[0]) == "1. editing page-0.html"
+
+    class Broken(InMemoryEventLog):
+        def append(self, *args: Any, **kwargs: Any) -> Any:
+            raise OSError("the event log is down")
+
+    broken = ProgressEvents(Broken(), command)
+    broken("editing index.html")  # logged, not raised
+    broken.close()
