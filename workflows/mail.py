@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from workflows import attachments as att
 from workflows import replies
+from workflows import text as text_shapes
 from workflows.attachments import Attachment, AttachmentLimits
 from workflows.errors import (
     AttachmentTooLargeError,
@@ -97,8 +98,7 @@ def _message(raw: bytes, headers_only: bool = False) -> EmailMessage:
 
 def one_line(value: str, limit: int = 200) -> str:
     """One line, no control characters, bounded: nothing from inbound mail can start a header of its own."""
-    value = re.sub(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+", " ", value)
-    return " ".join(value.split())[:limit]
+    return text_shapes.one_line(value, limit)
 
 
 def _raw_values(msg: Message, name: str) -> list[str]:

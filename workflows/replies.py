@@ -36,6 +36,7 @@ from workflows.errors import (
     WebOrdinaryError,
 )
 from workflows.previews import page_slug
+from workflows.text import bounded, one_line
 
 CRLF = "\r\n"
 SIGNATURE = "WebOrdinary"
@@ -564,7 +565,7 @@ def stop_summary(instruction: str, interruption: str) -> str:
     first = instruction.strip().splitlines()[0] if instruction.strip() else ""
     if not first:
         return interruption
-    return f'Stopped "{_bounded(first, 120)}". {interruption}'
+    return f'Stopped "{bounded(first, 120)}". {interruption}'
 
 
 NOTHING_TO_STOP = "Nothing was running, so there was nothing to stop."
@@ -688,7 +689,7 @@ def _explain(error: RejectedMailError) -> str:
         case "malformed-mail":
             return "Your mail program sent it in a form we could not read."
         case _:
-            detail = _bounded(_one_line(str(error)), 500)
+            detail = bounded(one_line(str(error)), 500)
             return detail if detail and not leaks(detail) else "It was not in a form we can work with."
 
 
@@ -733,18 +734,10 @@ def _footer(thread_id: str, commit: str) -> str:
     return "".join(parts)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _sentence(text: str) -> str:
     """A worker's words, bounded and stripped of what must not reach a mail body (line by line)."""
     kept = [line for line in text.strip().splitlines() if line.strip() and not leaks(line)]
-    return _bounded(CRLF.join(kept), 2000)
+    return bounded(CRLF.join(kept), 2000)
 
 
 def all_error_names() -> set[str]:

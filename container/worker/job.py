@@ -36,6 +36,7 @@ from workflows.models import (
     Project,
     Screenshot,
 )
+from workflows.text import bounded
 
 MAX_FILES_LISTED = 50
 MAX_SUMMARY = 500
@@ -73,10 +74,6 @@ def commit_message(instruction: str, thread_id: str, message_id: str) -> str:
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "Edit by email")
     subject = first_line if len(first_line) <= SUBJECT_LIMIT else first_line[: SUBJECT_LIMIT - 1] + "…"
     return f"{subject}\n\n{text}\n\nThread: {thread_id}\nMessage: {message_id}\n"
-
-
-def _bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_consistent(project: Project, message: NormalisedMessage, command: Command) -> None:
@@ -137,7 +134,7 @@ def save_partial_work(
 def wip_message(instruction: str, command: Command, interruption: Interruption) -> str:
     first = instruction.strip().splitlines()[0] if instruction.strip() else "(no instruction)"
     return (
-        f"WIP (interrupted): {_bounded(first, 52)}\n\n"
+        f"WIP (interrupted): {bounded(first, 52)}\n\n"
         f"Partial work of a request that was interrupted by message {interruption.by_message}.\n\n"
         # Not "Message:": that trailer marks a command's finished commit, which a retry would publish as is.
         f"Thread: {command.threadId}\nWIP-For: {command.messageId}\n{INTERRUPTED_TRAILER}: {interruption.by_message}"
@@ -196,7 +193,7 @@ def _paused(
         branch=command.branch,
         filesChanged=files[:MAX_FILES_LISTED],
         previewUrl="",
-        summary=_bounded(outcome.summary, MAX_SUMMARY),
+        summary=bounded(outcome.summary, MAX_SUMMARY),
         timings=clock.timings(),
         agent=_usage(outcome),
         budget=BudgetPause(
@@ -321,7 +318,7 @@ def run_command(
         filesChanged=files[:MAX_FILES_LISTED],
         previewUrl=published.url,
         versionUrl=published.version_url,
-        summary=_bounded(summary, MAX_SUMMARY),
+        summary=bounded(summary, MAX_SUMMARY),
         timings=clock.timings(),
         keptAside=workspace.kept_aside,
         behindDefault=workspace.behind,

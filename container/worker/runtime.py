@@ -44,12 +44,13 @@ from workflows.errors import (
     describe,
 )
 from workflows.eventlog import EventLog
-from workflows.events import fold
+from workflows.events import ThreadState, fold
 from workflows.models import ClaimRequest, Command, CommandResult, NormalisedMessage, Project, WorkerReady, WorkItem
 from workflows.settings import Tables, WorkerSettings
 from workflows.stores.ownership import DynamoOwnership, owner_key
 from workflows.stores.projects import DynamoProjects
 from workflows.stores.spending import DynamoSpending, month_of
+from workflows.text import one_line
 
 log = logging.getLogger("webordinary.worker")
 _TOKEN_GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
@@ -78,6 +79,11 @@ def _expired(request: ClaimRequest) -> bool:
     except ValueError:
         return False
     return (datetime.now(UTC) - requested).total_seconds() > request.timeoutSeconds
+
+
+# How much of a thread's history a fresh agent session is told: its latest changes, each instruction bounded.
+HISTORY_CHANGES = 10
+HISTORY_ASKED_CHARS = 300
 
 
 class Worker:
@@ -450,12 +456,24 @@ class Worker:
             allowance=allowance,
             charge=charge,
             on_progress=on_progress,
-            history=tuple(
-                m.summary
-                for m in state.messages.values()
-                if m.kind == "changed" and m.status == "succeeded" and m.summary
-            ),
+            history=self._earlier_changes(state),
         )
+
+    def _earlier_changes(self, state: ThreadState) -> tuple[str, ...]:
+        """The thread's earlier changes for a fresh agent session: what each asked and what it did (the
+        latest few; the instruction read from the stored mail, the outcome from the events)."""
+        done = [m for m in state.messages.values() if m.kind == "changed" and m.status == "succeeded" and m.summary]
+        earlier = []
+        for change in done[-HISTORY_CHANGES:]:
+            asked = ""
+            if change.messageKey:
+                try:
+                    asked = one_line(self._message(change.messageKey).instruction, HISTORY_ASKED_CHARS + 1)
+                except Exception:
+                    log.warning("could not read the instruction of %s", change.messageId, exc_info=True)
+            asked = asked if len(asked) <= HISTORY_ASKED_CHARS else asked[: HISTORY_ASKED_CHARS - 1] + "…"
+            earlier.append(f"Asked: {asked} Done: {change.summary}" if asked else change.summary)
+        return tuple(earlier)
 
     def _history(self, thread_id: str) -> LiveHistory:
         """What PUBLISH and UNDO need from the thread's events: the change the owner saw, the last publish."""

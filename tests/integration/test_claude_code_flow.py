@@ -69,6 +69,16 @@ def test_plain_words_edit_the_site_and_a_follow_up_resumes_the_agents_session(in
     (log,) = sessions
     assert len(log.read_text().splitlines()) == 2  # two prompts in one session
 
+    # The session is lost (another volume, or pruned): a fresh one is told what the thread asked and did.
+    log.unlink()
+    _, third = _send(info, 'Please replace "Ring us" with "Phone us".', 3, in_reply_to=reply["messageId"])
+    assert third["agent"]["sessionId"] != result["agent"]["sessionId"]
+    (fresh,) = Path(info.stateDir, "workspaces", "agentic").rglob(f"{third['agent']['sessionId']}.jsonl")
+    prompt = json.loads(fresh.read_text().splitlines()[0])["prompt"]
+    assert "Earlier changes in this conversation" in prompt
+    assert "Asked: Please make the headings blue. Done: Made the main heading blue" in prompt
+    assert 'Asked: Now please replace "Call us" with "Ring us". Done: Replaced the text' in prompt
+
 
 def _alive(pid: int) -> bool:
     try:
