@@ -157,6 +157,9 @@ RAW_MAIL_PREFIX = "inbound/"  # the SES receipt rule's S3 action writes here; th
 MESSAGE_PREFIX = "messages/"
 PREVIEW_PREFIX = "previews/"
 SITE_PREFIX = "sites/"  # each project's live site, as PUBLISH deploys it: sites/{project}/
+# A change's own preview is a manifest of content-addressed blobs (workflows/site_manifests.py), not a copy.
+MANIFEST_PREFIX = "manifests/"
+BLOB_PREFIX = "blobs/"
 SCREENSHOT_PREFIX = "screenshots/"  # in the preview bucket, never served: the reply attaches them inline
 
 # --- SQS --------------------------------------------------------------------------------------------------
@@ -261,6 +264,10 @@ REPLY_FUNCTION = FunctionSpec(
     env_ses_domain="WEBORDINARY_SES_MESSAGE_ID_DOMAIN",
     purpose="renders a reply in the owner's words (workflows.replies) and sends it in their mail thread",
 )
+
+
+# CloudFront's fallback origin for previews and live sites: a path S3 does not have gets the site's 404.html.
+PREVIEW_MISSES_HANDLER = "lambdas.preview_misses.handler.handler"
 
 
 def function_arn(spec: FunctionSpec, region: str, account: str) -> str:

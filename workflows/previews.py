@@ -123,6 +123,31 @@ def keys_for_path(path: str) -> list[str]:
     return [relative, f"{relative}/{INDEX}", f"{relative}.html"]
 
 
+_ROOT_RE = re.compile(
+    rf"^(?:{re.escape(PREVIEW_PREFIX)}[a-z0-9-]+/(?:commits/[0-9a-f]{{{COMMIT_LABEL_LENGTH}}}|[2-9a-hjkmnp-tv-z]{{8}})"
+    rf"|{re.escape(SITE_PREFIX)}[a-z0-9-]+)/"
+)
+
+
+def root_of_key(key: str) -> str | None:
+    """The prefix of the preview (or live site) an object key lies in: ``previews/{project}/{thread}/``,
+    ``previews/{project}/commits/{commit7}/`` or ``sites/{project}/``; None for any other key."""
+    if "/../" in f"/{key}/" or "\0" in key:
+        return None
+    match = _ROOT_RE.match(key)
+    if match is None:
+        return None
+    root = match.group(0)
+    project = root.split("/")[1]
+    return root if PROJECT_ID_RE.fullmatch(project) else None
+
+
+def not_found_page_key(key: str) -> str | None:
+    """What answers a miss for ``key``: its site's own ``404.html`` (None outside every preview and site)."""
+    root = root_of_key(key)
+    return root + NOT_FOUND_PAGE if root is not None else None
+
+
 def url(template: str, label: str) -> str:
     """A preview's URL from the origin template (``http://{label}.preview.localhost:8080``)."""
     return template.replace(LABEL_PLACEHOLDER, label).rstrip("/") + "/"

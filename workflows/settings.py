@@ -87,6 +87,16 @@ class ReplySettings(_EnvModel):
         }
 
 
+class PreviewMissSettings(_EnvModel):
+    """The previews' fallback origin (lambdas/preview_misses): the bucket whose sites' 404 pages it reads."""
+
+    preview_bucket: str = names.PREVIEW_BUCKET.local_name
+
+    @classmethod
+    def env_map(cls) -> dict[str, str]:
+        return {"preview_bucket": names.PREVIEW_BUCKET.env}
+
+
 class WorkerSettings(_EnvModel):
     """The worker container. ``task_token`` plus ``claim_*`` are set by the workflow's ecs:runTask override;
     without them the worker joins the warm pool and waits for claim requests."""

@@ -6,11 +6,16 @@ from aws_cdk import Duration
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk.parts import nag
+from cdk.parts.functions import LambdaKit
 from workflows import names, previews
+from workflows.settings import PreviewMissSettings
 
 # Viewer request: a preview host ({thread}-{project}.{domain} or {commit7}-{project}.{domain}), or a live
 # site's (live-{project}.{domain}, what PUBLISH deploys under sites/{project}/), to its bucket prefix, and
@@ -68,8 +73,47 @@ class Previews(Construct):
         domain: str | None,
         certificate_arn: str | None,
         base_url: str | None,
+        kit: LambdaKit,
+        log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
+        # What answers a path S3 does not have: the site's own 404.html (lambdas/preview_misses), as the
+        # embedded stack's preview server does. CloudFront falls back to it on S3's 403/404 only, so every file
+        # that exists is served straight from S3.
+        self.misses = kit.function(
+            self,
+            "NotFoundPages",
+            handler=names.PREVIEW_MISSES_HANDLER,
+            service="webordinary-preview-misses",
+            description="WebOrdinary: a preview's or live site's own 404 page for a path it does not have",
+            environment={PreviewMissSettings.env_map()["preview_bucket"]: bucket.bucket_name},
+            log_retention=log_retention,
+            timeout=Duration.seconds(10),
+            memory_mib=256,
+        )
+        # Only the sites' 404 pages: previews/{project}/{thread or commits/c7}/404.html, sites/{project}/404.html.
+        not_found_pages = [
+            bucket.arn_for_objects(f"{names.PREVIEW_PREFIX}*/{previews.NOT_FOUND_PAGE}"),
+            bucket.arn_for_objects(f"{names.SITE_PREFIX}*/{previews.NOT_FOUND_PAGE}"),
+        ]
+        self.misses.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=not_found_pages))
+        misses_url = self.misses.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+        nag.acknowledge(
+            self.misses,
+            "AwsSolutions-IAM5",
+            "Reads each preview's and live site's 404.html, one key per site, known only at run time.",
+            applies_to=[
+                f"{nag.objects_finding(bucket, prefix)}/{previews.NOT_FOUND_PAGE}"
+                for prefix in (names.PREVIEW_PREFIX, names.SITE_PREFIX)
+            ],
+        )
+        nag.acknowledge(
+            self.misses,
+            "Serverless-LambdaDLQ",
+            "Invoked synchronously through its function URL by CloudFront; a dead-letter queue only applies to "
+            "asynchronous invocations.",
+            children=False,
+        )
         index_rewrite = cloudfront.Function(
             self,
             "IndexRewrite",
@@ -97,7 +141,12 @@ class Previews(Construct):
             "Distribution",
             comment="WebOrdinary previews",
             default_behavior=cloudfront.BehaviorOptions(
-                origin=origins.S3BucketOrigin.with_origin_access_control(bucket),
+                origin=origins.OriginGroup(
+                    primary_origin=origins.S3BucketOrigin.with_origin_access_control(bucket),
+                    fallback_origin=origins.FunctionUrlOrigin.with_origin_access_control(misses_url),
+                    # S3 answers 403 for a missing object when the reader may not list the bucket.
+                    fallback_status_codes=[403, 404],
+                ),
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
                 cache_policy=cache_policy,

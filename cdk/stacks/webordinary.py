@@ -37,6 +37,7 @@ class WebOrdinaryStack(Stack):
         self.state = State(self, "State")
         self.messaging = Messaging(self, "Messaging")
         self.network = Network(self, "Network", nat_gateways=config.nat_gateways, log_retention=log_retention)
+        kit = LambdaKit(self, "Lambdas", powertools_layer_version=config.powertools_layer_version)
         self.previews = Previews(
             self,
             "Previews",
@@ -45,6 +46,8 @@ class WebOrdinaryStack(Stack):
             domain=config.preview_domain,
             certificate_arn=config.preview_certificate_arn,
             base_url=config.preview_base_url,
+            kit=kit,
+            log_retention=log_retention,
         )
         self.workers = Workers(
             self,
@@ -62,7 +65,6 @@ class WebOrdinaryStack(Stack):
             warm_pool_size=config.warm_pool_size,
             log_retention=log_retention,
         )
-        kit = LambdaKit(self, "Lambdas", powertools_layer_version=config.powertools_layer_version)
         sender_identity_arn = self.format_arn(service="ses", resource="identity", resource_name=config.sender_identity)
         self.replies = Replies(
             self,

@@ -189,7 +189,7 @@ def test_no_policy_grants_a_bare_wildcard_except_for_actions_that_only_take_one(
                 elif isinstance(resource, dict) and "Fn::Join" in resource:
                     tail = "".join(part for part in resource["Fn::Join"][1] if isinstance(part, str))
                     assert "*" not in tail or re.search(
-                        r"/(inbound|messages|attachments|previews|sites|screenshots)/\*$", tail
+                        r"/(inbound|messages|attachments|previews|sites|screenshots)/\*(/404\.html)?$", tail
                     ), f"{logical_id}: {resource}"
 
 
@@ -517,11 +517,22 @@ def test_raw_mail_has_a_lifecycle(synthesized: Synthesized) -> None:
 
 def test_previews_are_served_only_through_cloudfront_origin_access_control(synthesized: Synthesized) -> None:
     stack = synthesized.stack
-    synthesized.assertions.resource_count_is("AWS::CloudFront::OriginAccessControl", 1)
+    controls = synthesized.resources("AWS::CloudFront::OriginAccessControl").values()
+    kinds = sorted(c["Properties"]["OriginAccessControlConfig"]["OriginAccessControlOriginType"] for c in controls)
+    assert kinds == ["lambda", "s3"]  # the bucket, and the 404 pages' function URL: nothing is public
     _, distribution = synthesized.only("AWS::CloudFront::Distribution")
     config = distribution["Properties"]["DistributionConfig"]
-    (origin,) = config["Origins"]
-    assert "OriginAccessControlId" in origin
+    s3_origin, misses_origin = config["Origins"]
+    assert "OriginAccessControlId" in s3_origin and "OriginAccessControlId" in misses_origin
+    assert "S3OriginConfig" in s3_origin and "CustomOriginConfig" in misses_origin
+    # A path S3 does not have (403 without ListBucket, 404) is answered by the site's own 404 page.
+    (group,) = config["OriginGroups"]["Items"]
+    assert sorted(group["FailoverCriteria"]["StatusCodes"]["Items"]) == [403, 404]
+    assert [m["OriginId"] for m in group["Members"]["Items"]] == [s3_origin["Id"], misses_origin["Id"]]
+    assert config["DefaultCacheBehavior"]["TargetOriginId"] == group["Id"]
+    _, function_url = synthesized.only("AWS::Lambda::Url")
+    assert function_url["Properties"]["AuthType"] == "AWS_IAM"
+    assert _ref_target(function_url["Properties"]["TargetFunctionArn"]) == synthesized.logical_id(stack.previews.misses)
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
     preview_bucket = synthesized.logical_id(stack.storage.previews)
     for policy in synthesized.resources("AWS::S3::BucketPolicy").values():
@@ -643,12 +654,12 @@ def test_a_stopped_worker_task_reaches_the_reaper(synthesized: Synthesized) -> N
     assert names.OWNERSHIP_TABLE.env in function["Environment"]["Variables"]
 
 
-def test_the_reply_function_reads_the_pictures_of_a_change_and_nothing_else_in_the_bucket(
+def test_the_reply_function_reads_the_pictures_of_a_change_and_the_404_function_only_404_pages(
     synthesized: Synthesized,
 ) -> None:
     previews = synthesized.logical_id(synthesized.stack.storage.previews)
-    granted = []
-    for policy in synthesized.resources("AWS::IAM::Policy").values():
+    granted: dict[str, list[str]] = {}
+    for logical_id, policy in synthesized.resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             for resource in _as_list(statement["Resource"]):
                 if (
@@ -658,5 +669,9 @@ def test_the_reply_function_reads_the_pictures_of_a_change_and_nothing_else_in_t
                 ):
                     parts = resource["Fn::Join"][1]
                     if {"Fn::GetAtt": [previews, "Arn"]} in parts:
-                        granted.append("".join(p for p in parts if isinstance(p, str)))
-    assert granted == [f"/{names.SCREENSHOT_PREFIX}*"]
+                        granted.setdefault(logical_id, []).append("".join(p for p in parts if isinstance(p, str)))
+    readers = {next(k for k in ("Replies", "PreviewsNotFoundPages") if k in lid): g for lid, g in granted.items()}
+    assert readers == {
+        "Replies": [f"/{names.SCREENSHOT_PREFIX}*"],
+        "PreviewsNotFoundPages": [f"/{names.PREVIEW_PREFIX}*/404.html", f"/{names.SITE_PREFIX}*/404.html"],
+    }

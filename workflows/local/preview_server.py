@@ -3,7 +3,7 @@
 ``http://{label}.preview.localhost:{port}/...`` -> the preview bucket's ``previews/...`` prefix that the label
 names (``workflows.previews``), read from the emulator's S3 with the stored Content-Type and Cache-Control.
 A directory URL serves its ``index.html``; a path the site lacks serves the site's own ``404.html`` (status
-404) when it has one.
+404) when it has one, as CloudFront's fallback origin does on AWS (``workflows/preview_misses.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from workflows import previews
+from workflows.preview_misses import not_found, s3_getter
 
 log = logging.getLogger("webordinary.previews")
 PREVIEW_DOMAIN = "preview.localhost"
@@ -96,13 +97,9 @@ class PreviewServer:
                 kind = found.get("ContentType") or "application/octet-stream"
                 self._send(request, 200, kind, data, found.get("CacheControl") or "no-cache", body)
                 return
-        missing = self._get(prefix + previews.NOT_FOUND_PAGE)
-        if missing is not None:
-            data = missing["Body"].read()
-            kind = missing.get("ContentType") or "text/html; charset=utf-8"
-            self._send(request, 404, kind, data, "no-cache", body)
-            return
-        self._send(request, 404, "text/plain; charset=utf-8", b"Not found.\n", "no-cache", body)
+        # What CloudFront's fallback origin (lambdas/preview_misses) answers on AWS.
+        page = not_found(prefix + previews.NOT_FOUND_PAGE, s3_getter(self.s3, self.bucket))
+        self._send(request, page.status, page.content_type, page.body, page.cache_control, body)
 
     @staticmethod
     def _send(request: BaseHTTPRequestHandler, status: int, kind: str, data: bytes, cache: str, body: bool) -> None:
