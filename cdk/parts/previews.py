@@ -91,20 +91,28 @@ class Previews(Construct):
             timeout=Duration.seconds(10),
             memory_mib=256,
         )
-        # Only the sites' 404 pages: previews/{project}/{thread or commits/c7}/404.html, sites/{project}/404.html.
-        not_found_pages = [
+        # Only the sites' 404 pages (previews/{project}/{thread or commits/c7}/404.html, sites/{project}/404.html)
+        # and what a change's own preview is made of: its manifest and the blobs it names.
+        readable = [
             bucket.arn_for_objects(f"{names.PREVIEW_PREFIX}*/{previews.NOT_FOUND_PAGE}"),
             bucket.arn_for_objects(f"{names.SITE_PREFIX}*/{previews.NOT_FOUND_PAGE}"),
+            bucket.arn_for_objects(f"{names.MANIFEST_PREFIX}*"),
+            bucket.arn_for_objects(f"{names.BLOB_PREFIX}*"),
         ]
-        self.misses.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=not_found_pages))
+        self.misses.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=readable))
         misses_url = self.misses.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
         nag.acknowledge(
             self.misses,
             "AwsSolutions-IAM5",
-            "Reads each preview's and live site's 404.html, one key per site, known only at run time.",
+            "Reads each preview's and live site's 404.html, and the changes' manifests and content blobs, one "
+            "key per site, change or content, known only at run time.",
             applies_to=[
-                f"{nag.objects_finding(bucket, prefix)}/{previews.NOT_FOUND_PAGE}"
-                for prefix in (names.PREVIEW_PREFIX, names.SITE_PREFIX)
+                *(
+                    f"{nag.objects_finding(bucket, prefix)}/{previews.NOT_FOUND_PAGE}"
+                    for prefix in (names.PREVIEW_PREFIX, names.SITE_PREFIX)
+                ),
+                nag.objects_finding(bucket, names.MANIFEST_PREFIX),
+                nag.objects_finding(bucket, names.BLOB_PREFIX),
             ],
         )
         nag.acknowledge(

@@ -271,7 +271,16 @@ class Workers(Construct):
                     preview_bucket.arn_for_objects(f"{names.PREVIEW_PREFIX}*"),
                     preview_bucket.arn_for_objects(f"{names.SITE_PREFIX}*"),
                     preview_bucket.arn_for_objects(f"{names.SCREENSHOT_PREFIX}*"),
+                    preview_bucket.arn_for_objects(f"{names.MANIFEST_PREFIX}*"),
+                    preview_bucket.arn_for_objects(f"{names.BLOB_PREFIX}*"),
                 ],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadPreviewManifests",  # what a thread's last publish left, so the next need not list it
+                actions=["s3:GetObject"],
+                resources=[preview_bucket.arn_for_objects(f"{names.MANIFEST_PREFIX}*")],
             )
         )
         role.add_to_principal_policy(
@@ -296,13 +305,16 @@ class Workers(Construct):
             "Per project+user work queues are created at run time by the owning worker, so their ARNs are only known "
             "by the fixed name prefix names.WORK_QUEUE_PREFIX; the worker reads messages/ and attachments/ (one key "
             "per message or content hash) and writes previews/{project}/{thread}/ files, sites/{project}/ live sites "
-            "and screenshots/{project}/ pictures.",
+            "and screenshots/{project}/ pictures, and the changes' manifests/ and content blobs/ (one key per "
+            "change or content hash).",
             applies_to=[
                 nag.work_queues_finding(),
                 *(nag.objects_finding(mail_bucket, prefix) for prefix in WORKER_READ_PREFIXES),
                 nag.objects_finding(preview_bucket, names.PREVIEW_PREFIX),
                 nag.objects_finding(preview_bucket, names.SITE_PREFIX),
                 nag.objects_finding(preview_bucket, names.SCREENSHOT_PREFIX),
+                nag.objects_finding(preview_bucket, names.MANIFEST_PREFIX),
+                nag.objects_finding(preview_bucket, names.BLOB_PREFIX),
             ],
         )
         nag.acknowledge(

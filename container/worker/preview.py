@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
-from workflows import aws, previews
+from workflows import aws, previews, site_manifests
 from workflows.errors import PreviewUploadError
+from workflows.preview_misses import IMMUTABLE
+from workflows.site_manifests import Entry, SiteManifest
 
 _UPLOAD_WORKERS = 8
 _DELETE_BATCH = 1000  # DeleteObjects' limit
-IMMUTABLE = "public, max-age=31536000, immutable"
 
 # The built-in table only: the system's /etc/mime.types differs between images, and a preview should not
 # change Content-Type because the container's base image did.
@@ -111,9 +113,15 @@ class S3PreviewPublisher:
         url = previews.url(self.site_url, project_id) if previews.LABEL_PLACEHOLDER in self.site_url else ""
         return PublishedPreview(url=url, version_url="", uploaded=uploaded, deleted=deleted)
 
-    def _sync(self, prefix: str, files: dict[str, tuple[Path, str]]) -> tuple[int, int]:
-        """Make ``prefix`` hold exactly ``files``: send what differs, delete what is gone; (sent, deleted)."""
-        existing = self._etags(prefix)
+    def _sync(
+        self, prefix: str, files: dict[str, tuple[Path, str]], known: SiteManifest | None = None
+    ) -> tuple[int, int]:
+        """Make ``prefix`` hold exactly ``files``: send what differs, delete what is gone; (sent, deleted).
+        ``known``: what the prefix holds, as the last publish recorded it (else the bucket is listed)."""
+        if known is not None:
+            existing = {prefix + relative: entry.md5 for relative, entry in known.files.items()}
+        else:
+            existing = self._etags(prefix)
         changed = {rel: path for rel, (path, md5) in files.items() if existing.get(prefix + rel) != md5}
         self._upload(prefix, changed)
         stale = [key for key in existing if key[len(prefix) :] not in files]
@@ -121,16 +129,80 @@ class S3PreviewPublisher:
         return len(changed), len(stale)
 
     def publish(self, site_dir: Path, project_id: str, thread_id: str, commit: str) -> PublishedPreview:
+        """The thread's preview (its prefix, only what changed sent) and, where previews have their own
+        origins, the change's own: a manifest of content-addressed blobs (``workflows/site_manifests.py``),
+        so a one-file change of a big site sends one file, one blob and two small manifests."""
         prefix = previews.thread_prefix(project_id, thread_id)  # validates: ids become key prefixes
         files = {relative: (path, _md5(path)) for relative, path in site_files(site_dir)}
         url, version_url = self.urls(project_id, thread_id, commit)
+        thread_key = site_manifests.thread_manifest_key(project_id, thread_id)
+        manifest = SiteManifest(
+            files={relative: Entry(md5=md5, type=content_type(path)) for relative, (path, md5) in files.items()},
+            blobs=bool(version_url),
+        )
         try:
-            uploaded, deleted = self._sync(prefix, files)
+            known = self._manifest(thread_key)
+            uploaded, deleted = self._sync(prefix, files, known)
             if version_url:
-                self._freeze(prefix, previews.commit_prefix(project_id, commit), files)
+                self._version(project_id, commit, files, manifest, known)
+            # Last: it says what the prefix (and the blob store) now hold, for the next publish.
+            self._put_json(thread_key, manifest, "no-cache")
         except (ClientError, BotoCoreError) as exc:
             raise PreviewUploadError(f"Could not upload the preview: {exc}") from exc
         return PublishedPreview(url=url, version_url=version_url, uploaded=uploaded, deleted=deleted)
+
+    def _version(
+        self,
+        project_id: str,
+        commit: str,
+        files: dict[str, tuple[Path, str]],
+        manifest: SiteManifest,
+        known: SiteManifest | None,
+    ) -> None:
+        """The change's own preview: its files' blobs that are not stored yet, then its manifest (immutable;
+        a retry writes the same again)."""
+        if known is not None and known.blobs:
+            stored = {entry.md5 for entry in known.files.values()}
+        else:
+            stored = self._blob_md5s(project_id)
+        needed: dict[str, Path] = {}
+        for path, md5 in files.values():
+            if md5 not in stored:
+                needed.setdefault(md5, path)
+        s3 = self.s3
+        with ThreadPoolExecutor(max_workers=_UPLOAD_WORKERS) as pool:
+            futures = [
+                pool.submit(self._put, s3, site_manifests.blob_key(project_id, md5), path, IMMUTABLE)
+                for md5, path in needed.items()
+            ]
+            for future in futures:
+                future.result()
+        self._put_json(site_manifests.version_manifest_key(project_id, commit), manifest, IMMUTABLE)
+
+    def _blob_md5s(self, project_id: str) -> set[str]:
+        prefix = site_manifests.blob_key(project_id, "0" * 32)[:-32]
+        return {key[len(prefix) :] for key in self._etags(prefix)}
+
+    def _manifest(self, key: str) -> SiteManifest | None:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+        try:
+            return SiteManifest.model_validate_json(body)
+        except ValidationError:
+            return None  # unreadable: list the bucket instead
+
+    def _put_json(self, key: str, manifest: SiteManifest, cache_control: str) -> None:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=manifest.model_dump_json().encode(),
+            ContentType="application/json",
+            CacheControl=cache_control,
+        )
 
     def urls(self, project_id: str, thread_id: str, commit: str) -> tuple[str, str]:
         """The thread's preview URL and ``commit``'s own ("" when previews are paths, not origins)."""
@@ -153,29 +225,6 @@ class S3PreviewPublisher:
             found.update({item["Key"]: item.get("ETag", "").strip('"') for item in page.get("Contents", [])})
         return found
 
-    def _freeze(self, source: str, target: str, files: dict[str, tuple[Path, str]]) -> None:
-        """This change's own copy (server-side, from the thread's preview just published). Its content never
-        changes, so it may be cached for good; a retry of the same change finds it complete and copies
-        nothing."""
-        existing = self._etags(target)
-        s3 = self.s3
-        missing = [rel for rel, (_, md5) in files.items() if existing.get(target + rel) != md5]
-
-        def copy(relative: str) -> None:
-            s3.copy_object(
-                Bucket=self.bucket,
-                Key=target + relative,
-                CopySource={"Bucket": self.bucket, "Key": source + relative},
-                MetadataDirective="REPLACE",
-                ContentType=content_type(files[relative][0]),
-                CacheControl=IMMUTABLE,
-            )
-
-        with ThreadPoolExecutor(max_workers=_UPLOAD_WORKERS) as pool:
-            for future in [pool.submit(copy, relative) for relative in missing]:
-                future.result()
-        self._delete([key for key in existing if key[len(target) :] not in files])
-
     def _upload(self, prefix: str, files: dict[str, Path]) -> None:
         s3 = self.s3
         with ThreadPoolExecutor(max_workers=_UPLOAD_WORKERS) as pool:
@@ -183,15 +232,12 @@ class S3PreviewPublisher:
             for future in futures:
                 future.result()  # re-raises the first failure
 
-    def _put(self, s3: Any, key: str, path: Path) -> None:
+    def _put(self, s3: Any, key: str, path: Path, cache_control: str = "no-cache") -> None:
+        # The thread's preview changes under the same URL with every message: never serve a stale one. A blob
+        # never changes.
         with path.open("rb") as body:
             s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentType=content_type(path),
-                # The thread's preview changes under the same URL with every message; never serve a stale one.
-                CacheControl="no-cache",
+                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type(path), CacheControl=cache_control
             )
 
     def _delete(self, stale: list[str]) -> None:

@@ -1,6 +1,6 @@
 """CloudFront's fallback origin for previews and live sites (a Lambda function URL behind origin access
-control): S3 had no object for the path, so answer with the site's own 404 page
-(:func:`workflows.preview_misses.not_found`)."""
+control): S3 had no object for the path, so answer from the change's manifest, or with the site's own 404
+page (:func:`workflows.preview_misses.answer`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pydantic import BaseModel
 
 from lambdas.observability import powertools
 from workflows.aws import client
-from workflows.preview_misses import not_found, s3_getter
+from workflows.preview_misses import answer, s3_getter
 from workflows.settings import PreviewMissSettings
 
 logger, tracer, metrics = powertools("webordinary-preview-misses")
+MAX_INLINE_BYTES = 4 * 1024 * 1024
 
 
 class MissRequest(BaseModel):
@@ -29,8 +30,17 @@ class MissRequest(BaseModel):
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = MissRequest.model_validate(event)
     key = unquote(request.rawPath).lstrip("/")
-    page = not_found(key, s3_getter(client("s3"), PreviewMissSettings.from_env().preview_bucket))
-    logger.info("preview miss", extra={"key": key[:300], "sitePage": page.content_type.startswith("text/html")})
+    bucket = PreviewMissSettings.from_env().preview_bucket
+    page = answer(key, s3_getter(client("s3"), bucket))
+    logger.info("preview miss", extra={"key": key[:300], "status": page.status, "source": page.source_key})
+    if len(page.body) > MAX_INLINE_BYTES and page.source_key:
+        # Past what a function URL may return (6 MB, base64): the browser fetches the blob from S3 itself.
+        location = client("s3").generate_presigned_url(
+            "get_object",
+            Params={"Bucket": bucket, "Key": page.source_key, "ResponseContentType": page.content_type},
+            ExpiresIn=3600,
+        )
+        return {"statusCode": 302, "headers": {"Location": location, "Cache-Control": "no-store"}, "body": ""}
     return {
         "statusCode": page.status,
         "headers": {"Content-Type": page.content_type, "Cache-Control": page.cache_control},

@@ -189,7 +189,8 @@ def test_no_policy_grants_a_bare_wildcard_except_for_actions_that_only_take_one(
                 elif isinstance(resource, dict) and "Fn::Join" in resource:
                     tail = "".join(part for part in resource["Fn::Join"][1] if isinstance(part, str))
                     assert "*" not in tail or re.search(
-                        r"/(inbound|messages|attachments|previews|sites|screenshots)/\*(/404\.html)?$", tail
+                        r"/(inbound|messages|attachments|previews|sites|screenshots|manifests|blobs)/\*(/404\.html)?$",
+                        tail,
                     ), f"{logical_id}: {resource}"
 
 
@@ -654,7 +655,7 @@ def test_a_stopped_worker_task_reaches_the_reaper(synthesized: Synthesized) -> N
     assert names.OWNERSHIP_TABLE.env in function["Environment"]["Variables"]
 
 
-def test_the_reply_function_reads_the_pictures_of_a_change_and_the_404_function_only_404_pages(
+def test_who_reads_what_in_the_preview_bucket(
     synthesized: Synthesized,
 ) -> None:
     previews = synthesized.logical_id(synthesized.stack.storage.previews)
@@ -670,8 +671,17 @@ def test_the_reply_function_reads_the_pictures_of_a_change_and_the_404_function_
                     parts = resource["Fn::Join"][1]
                     if {"Fn::GetAtt": [previews, "Arn"]} in parts:
                         granted.setdefault(logical_id, []).append("".join(p for p in parts if isinstance(p, str)))
-    readers = {next(k for k in ("Replies", "PreviewsNotFoundPages") if k in lid): g for lid, g in granted.items()}
+    owners = ("Replies", "PreviewsNotFoundPages", "WorkersTaskDefinitionTaskRole")
+    readers = {next(k for k in owners if k in lid): sorted(g) for lid, g in granted.items()}
     assert readers == {
+        "WorkersTaskDefinitionTaskRole": [f"/{names.MANIFEST_PREFIX}*"],  # what the thread's last publish left
         "Replies": [f"/{names.SCREENSHOT_PREFIX}*"],
-        "PreviewsNotFoundPages": [f"/{names.PREVIEW_PREFIX}*/404.html", f"/{names.SITE_PREFIX}*/404.html"],
+        "PreviewsNotFoundPages": sorted(
+            [
+                f"/{names.PREVIEW_PREFIX}*/404.html",
+                f"/{names.SITE_PREFIX}*/404.html",
+                f"/{names.MANIFEST_PREFIX}*",
+                f"/{names.BLOB_PREFIX}*",
+            ]
+        ),
     }

@@ -4,14 +4,16 @@ stack's preview server, or on AWS the Lambda that CloudFront falls back to when 
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import pytest
 
-from lambdas.preview_misses.handler import handler
-from workflows import names, previews
+from lambdas.preview_misses.handler import MAX_INLINE_BYTES, handler
+from workflows import names, previews, site_manifests
 from workflows.aws import client
 from workflows.local.operations import LocalLambdaContext
-from workflows.preview_misses import not_found, s3_getter
+from workflows.preview_misses import answer, not_found, s3_getter
+from workflows.site_manifests import Entry, SiteManifest
 
 SITE_404 = b"<!doctype html><h1>Lost? Try the menu.</h1>"
 
@@ -57,3 +59,43 @@ def test_the_fallback_origin_answers_from_the_bucket(in_process_aws: None) -> No
     assert plain["statusCode"] == 404 and base64.b64decode(plain["body"]) == b"Not found.\n"
     get = s3_getter(s3, names.PREVIEW_BUCKET.local_name)
     assert get("sites/bakery/404.html") == (SITE_404, "text/html") and get("sites/bakery/none") is None
+
+
+def _manifest_store(files: dict[str, bytes], commit: str = "abc1234") -> dict[str, tuple[bytes, str]]:
+    entries = {}
+    stored: dict[str, tuple[bytes, str]] = {}
+    for relative, body in files.items():
+        md5 = hashlib.md5(body).hexdigest()
+        entries[relative] = Entry(md5=md5, type="text/html; charset=utf-8")
+        stored[site_manifests.blob_key("bakery", md5)] = (body, "application/octet-stream")
+    manifest = SiteManifest(files=entries, blobs=True)
+    # (A change's manifest never changes, so the answerer keeps it: each test uses its own commit.)
+    stored[site_manifests.version_manifest_key("bakery", commit)] = (manifest.model_dump_json().encode(), "")
+    return stored
+
+
+def test_a_changes_own_preview_is_answered_from_its_manifest() -> None:
+    stored = _manifest_store({"index.html": b"<p>Call us</p>", "about/index.html": b"about", "404.html": SITE_404})
+    root = "previews/bakery/commits/abc1234/"
+    page = answer(root + "index.html", stored.get)
+    assert (page.status, page.body, page.content_type) == (200, b"<p>Call us</p>", "text/html; charset=utf-8")
+    assert page.cache_control == "public, max-age=31536000, immutable"
+    assert answer(root + "about", stored.get, ["about", "about/index.html", "about.html"]).body == b"about"
+    missing = answer(root + "nope/index.html", stored.get)
+    assert (missing.status, missing.body) == (404, SITE_404)
+    # A change published before manifests: no manifest, so the 404 page under its prefix, if any.
+    assert answer("previews/bakery/commits/def5678/x.html", stored.get).body == b"Not found.\n"
+
+
+def test_the_fallback_origin_sends_a_blob_too_big_to_return_through_s3(in_process_aws: None) -> None:
+    s3 = client("s3")
+    bucket = names.PREVIEW_BUCKET.local_name
+    s3.create_bucket(Bucket=bucket)
+    video = b"\0" * (MAX_INLINE_BYTES + 1)
+    for key, (body, kind) in _manifest_store({"index.html": b"hi", "intro.mp4": video}, "fed9876").items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=kind)
+    context = LocalLambdaContext(function_name="webordinary-preview-misses")
+    page = handler({"rawPath": "/previews/bakery/commits/fed9876/index.html"}, context)
+    assert page["statusCode"] == 200 and base64.b64decode(page["body"]) == b"hi"
+    big = handler({"rawPath": "/previews/bakery/commits/fed9876/intro.mp4"}, context)
+    assert big["statusCode"] == 302 and f"blobs/bakery/{hashlib.md5(video).hexdigest()}" in big["headers"]["Location"]

@@ -3,12 +3,16 @@ longer has is removed, and each change gets its own copy that later changes neve
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from container.worker.preview import IMMUTABLE, S3PreviewPublisher
 from workflows.aws import client
+from workflows.local.operations import fetch_preview
+from workflows.local.preview_server import PreviewServer
+from workflows.site_manifests import Entry, SiteManifest
 
 BUCKET = "previews-test"
 THREAD, OTHER = "ab3k9x2m", "cd5h7j8k"
@@ -29,6 +33,11 @@ def _site(root: Path, files: dict[str, bytes]) -> Path:
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_bytes(data)
     return root
+
+
+def _manifest(s3: object, key: str) -> SiteManifest:
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # type: ignore[attr-defined]
+    return SiteManifest.model_validate_json(body)
 
 
 def _keys(s3: object, prefix: str) -> dict[str, dict[str, str]]:
@@ -59,9 +68,14 @@ def test_each_change_is_published_twice_and_only_what_changed_is_sent(s3: object
     assert set(stable) == {"index.html", "css/site.css", "logo.png", "contact/index.html"}  # no symlink, no old
     assert stable["index.html"] == {"type": "text/html; charset=utf-8", "cache": "no-cache"}
     assert stable["logo.png"]["type"] == "image/png"
-    version = _keys(s3, "previews/acme/commits/1111111/")
-    assert set(version) == set(stable) and version["index.html"]["cache"] == IMMUTABLE
-    assert version["css/site.css"]["type"] == "text/css; charset=utf-8"
+    # The change's own preview is a manifest of content-addressed blobs, not a copy.
+    assert _keys(s3, "previews/acme/commits/") == {}
+    version = _manifest(s3, "manifests/acme/1111111.json")
+    assert set(version.files) == set(stable) and version.blobs
+    assert version.files["css/site.css"] == Entry(md5=hashlib.md5(b"p{}").hexdigest(), type="text/css; charset=utf-8")
+    blobs = _keys(s3, "blobs/acme/")
+    assert set(blobs) == {entry.md5 for entry in version.files.values()}
+    assert all(blob["cache"] == IMMUTABLE for blob in blobs.values())
 
     # The next change: one page edited, one removed. Only the edited page travels; the first change's copy stays.
     second_site = _site(
@@ -72,16 +86,28 @@ def test_each_change_is_published_twice_and_only_what_changed_is_sent(s3: object
     assert set(_keys(s3, f"previews/acme/{THREAD}/")) == {"index.html", "css/site.css", "logo.png"}
     body = s3.get_object(Bucket=BUCKET, Key=f"previews/acme/{THREAD}/index.html")["Body"].read()  # type: ignore[attr-defined]
     assert body == b"<p>Ring us</p>"
-    old = s3.get_object(Bucket=BUCKET, Key="previews/acme/commits/1111111/index.html")["Body"].read()  # type: ignore[attr-defined]
-    assert old == b"<p>Call us</p>"
-    assert set(_keys(s3, "previews/acme/commits/1111111/")) == {
+    assert set(_manifest(s3, "manifests/acme/1111111.json").files) == {
         "index.html",
         "css/site.css",
         "logo.png",
         "contact/index.html",
     }
-    assert set(_keys(s3, "previews/acme/commits/2222222/")) == {"index.html", "css/site.css", "logo.png"}
+    assert set(_manifest(s3, "manifests/acme/2222222.json").files) == {"index.html", "css/site.css", "logo.png"}
+    assert len(_keys(s3, "blobs/acme/")) == len(blobs) + 1  # only the edited page's new content
     assert set(_keys(s3, f"previews/acme/{OTHER}/")) == {"index.html"}
+
+    # Served at their own origins: each change's preview still shows what it was, the missing path its 404.
+    server = PreviewServer(s3, BUCKET, port=0).start()
+    try:
+        origin = f"http://{{}}-acme.preview.localhost:{server.port}"
+        assert fetch_preview(origin.format("1111111") + "/").text == "<p>Call us</p>"
+        assert fetch_preview(origin.format("2222222") + "/").text == "<p>Ring us</p>"
+        assert fetch_preview(origin.format("1111111") + "/contact/").text == "c"
+        css = fetch_preview(origin.format("1111111") + "/css/site.css")
+        assert css.headers["Content-Type"] == "text/css; charset=utf-8" and css.headers["Cache-Control"] == IMMUTABLE
+        assert fetch_preview(origin.format("2222222") + "/contact/").status_code == 404
+    finally:
+        server.stop()
 
     # A retry of the same change sends nothing.
     again = publisher.publish(second_site, "acme", THREAD, C2)
@@ -96,9 +122,6 @@ def test_without_per_preview_origins_previews_are_paths_and_have_no_version_copy
 
 
 def test_the_live_site_is_deployed_incrementally_at_its_own_origin(s3: object, tmp_path: Path) -> None:
-    from workflows.local.operations import fetch_preview
-    from workflows.local.preview_server import PreviewServer
-
     publisher = S3PreviewPublisher(BUCKET, ORIGIN, s3_client=s3, site_url="http://{label}.site.localhost:8123")
     site = _site(tmp_path / "live", {"index.html": b"<p>Live</p>", "contact/index.html": b"c", "gone.html": b"g"})
     first = publisher.publish_site(site, "livesite")

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from workflows import previews
-from workflows.preview_misses import not_found, s3_getter
+from workflows.preview_misses import answer, not_found, s3_getter
 
 log = logging.getLogger("webordinary.previews")
 PREVIEW_DOMAIN = "preview.localhost"
@@ -90,15 +90,21 @@ class PreviewServer:
         if prefix is None:
             self._send(request, 404, "text/plain; charset=utf-8", b"No preview here.\n", "no-store", body)
             return
-        for relative in previews.keys_for_path(request.path):
+        candidates = previews.keys_for_path(request.path)
+        for relative in candidates:
             found = self._get(prefix + relative)
             if found is not None:
                 data = found["Body"].read()
                 kind = found.get("ContentType") or "application/octet-stream"
                 self._send(request, 200, kind, data, found.get("CacheControl") or "no-cache", body)
                 return
-        # What CloudFront's fallback origin (lambdas/preview_misses) answers on AWS.
-        page = not_found(prefix + previews.NOT_FOUND_PAGE, s3_getter(self.s3, self.bucket))
+        # What CloudFront's fallback origin (lambdas/preview_misses) answers on AWS: a change's own preview
+        # from its manifest, else the site's 404 page.
+        get = s3_getter(self.s3, self.bucket)
+        if candidates:
+            page = answer(prefix + candidates[0], get, candidates)
+        else:
+            page = not_found(prefix + previews.NOT_FOUND_PAGE, get)
         self._send(request, page.status, page.content_type, page.body, page.cache_control, body)
 
     @staticmethod
