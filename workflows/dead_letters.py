@@ -7,13 +7,11 @@ import logging
 import re
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from workflows.errors import WorkDeadLetteredError, asl_error_name
+from workflows.errors import WorkDeadLetteredError
 from workflows.models import ExecutionInput, WorkItem
+from workflows.task_tokens import TaskTokens
 
 log = logging.getLogger("webordinary.dead_letters")
-_TOKEN_GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 
 
 def fail_waiting_execution(stepfunctions: Any, body: str, receive_count: int = 0) -> bool:
@@ -29,13 +27,7 @@ def fail_waiting_execution(stepfunctions: Any, body: str, receive_count: int = 0
         f"No worker took the command for thread {item.command.threadId} "
         f"(the queue gave up after {receive_count or 'several'} deliveries)."
     )
-    try:
-        stepfunctions.send_task_failure(taskToken=item.taskToken, error=asl_error_name(error), cause=str(error))
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in _TOKEN_GONE:
-            return False
-        raise
-    return True
+    return TaskTokens(stepfunctions).fail(item.taskToken, error)
 
 
 def redrive_name(execution: str, redrive: int) -> str:

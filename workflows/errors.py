@@ -9,6 +9,10 @@ error and which ones it raises itself; ``tests/asl/test_error_table.py`` holds t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workflows.models import InterruptionDetail
 
 
 class WebOrdinaryError(Exception):
@@ -185,7 +189,12 @@ class WorkerCrashedError(TransientError):
 
 class WorkerInterruptedError(WebOrdinaryError):
     """A newer message for the same project+user interrupted the command. Neither transient nor permanent:
-    the workflow's Interrupted branch decides. The cause is JSON (see :meth:`describe`)."""
+    the workflow's Interrupted branch decides. ``detail`` says who interrupted and where the work is; the
+    task failure's cause is its JSON."""
+
+    def __init__(self, detail: InterruptionDetail) -> None:
+        super().__init__(detail.model_dump_json())
+        self.detail = detail
 
     @classmethod
     def describe(
@@ -199,26 +208,20 @@ class WorkerInterruptedError(WebOrdinaryError):
         pushed: bool,
         branch: str,
     ) -> WorkerInterruptedError:
-        import json
-
+        from workflows.models import InterruptionDetail
         from workflows.replies import interruption_text  # the words live there; it imports this module
 
-        text = interruption_text(stop=stop, same_thread=same_thread, saved=bool(wip_commit))
         return cls(
-            json.dumps(
-                {
-                    "interruptedBy": interrupted_by,
-                    "byThread": by_thread,
-                    "sameThread": same_thread,
-                    "stop": stop,
-                    # Another thread's command is not finished: the workflow dispatches it again after the newer one.
-                    "resume": not same_thread and not stop,
-                    "wipCommit": wip_commit or "",
-                    "pushed": pushed,
-                    "branch": branch,
-                    "text": text,
-                },
-                sort_keys=True,
+            InterruptionDetail(
+                interruptedBy=interrupted_by,
+                byThread=by_thread,
+                sameThread=same_thread,
+                stop=stop,
+                resume=not same_thread and not stop,
+                wipCommit=wip_commit or "",
+                pushed=pushed,
+                branch=branch,
+                text=interruption_text(stop=stop, same_thread=same_thread, saved=bool(wip_commit)),
             )
         )
 

@@ -227,6 +227,22 @@ class AgentUsage(Contract):
     progress: list[str] = []  # short steps ("editing src/pages/contact.astro"), bounded
 
 
+class InterruptionDetail(Contract):
+    """Why a command stopped before it finished, as the worker tells the workflow: the cause of its
+    WorkerInterruptedError (JSON; the ASL's 'Read interruption' parses it, the reply reads it as facts)."""
+
+    interruptedBy: str  # the newer message's id
+    byThread: str
+    sameThread: bool
+    stop: bool
+    # Another thread's command is not finished: the workflow dispatches it again after the newer one.
+    resume: bool
+    wipCommit: str = ""
+    pushed: bool = False
+    branch: str = ""
+    text: str = ""  # in the owner's words (workflows.replies.interruption_text)
+
+
 class BudgetPause(Contract):
     """Why a change paused: the project's monthly allowance for the coding agent ran out mid-change."""
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from workflows import names
-from workflows.errors import WorkerStoppedError, asl_error_name
+from workflows.errors import WorkerStoppedError
 from workflows.stores.ownership import OwnershipStore
+from workflows.task_tokens import TaskTokens
 
 log = logging.getLogger("webordinary.reaper")
-_TOKEN_GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 
 
 def reap_stopped_task(ownership: OwnershipStore, stepfunctions: Any, task_arn: str, reason: str = "") -> list[str]:
@@ -29,13 +27,7 @@ def reap_stopped_task(ownership: OwnershipStore, stepfunctions: Any, task_arn: s
     for row in ownership.held_by(worker_id):
         if row.currentToken:
             error = WorkerStoppedError(f"The worker running this command stopped ({reason or 'task stopped'}).")
-            try:
-                stepfunctions.send_task_failure(
-                    taskToken=row.currentToken, error=asl_error_name(error), cause=str(error)
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] not in _TOKEN_GONE:
-                    raise
+            TaskTokens(stepfunctions).fail(row.currentToken, error)
         if not ownership.release(row.ownerKey, worker_id):
             continue  # a live worker took the pair over meanwhile
         released.append(row.ownerKey)

@@ -40,20 +40,27 @@ from workflows.errors import (
     WorkerAbandonedError,
     WorkerInterruptedError,
     WorkerReleasedError,
-    asl_error_name,
-    describe,
 )
 from workflows.eventlog import EventLog
 from workflows.events import ThreadState, fold
-from workflows.models import ClaimRequest, Command, CommandResult, NormalisedMessage, Project, WorkerReady, WorkItem
+from workflows.models import (
+    ClaimRequest,
+    Command,
+    CommandResult,
+    InterruptionDetail,
+    NormalisedMessage,
+    Project,
+    WorkerReady,
+    WorkItem,
+)
 from workflows.settings import Tables, WorkerSettings
 from workflows.stores.ownership import DynamoOwnership, owner_key
 from workflows.stores.projects import DynamoProjects
 from workflows.stores.spending import DynamoSpending, month_of
+from workflows.task_tokens import TaskTokens
 from workflows.text import one_line
 
 log = logging.getLogger("webordinary.worker")
-_TOKEN_GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 _QUEUE_EXISTS = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
 _REMEMBERED_MESSAGES = 1000
 
@@ -93,6 +100,7 @@ class Worker:
         self.worker_id = settings.worker_id or _ecs_worker_id() or f"worker-{uuid.uuid4().hex[:12]}"
         self.stop = stop or threading.Event()
         self.sfn = client("stepfunctions")
+        self.tokens = TaskTokens(self.sfn)
         self.sqs = client("sqs")
         self.ddb = client("dynamodb")
         self.spending = DynamoSpending(self.ddb, self.tables.spending)
@@ -107,7 +115,7 @@ class Worker:
         self._abandoned = False
         self._lost_ownership = threading.Event()
         self._carried: dict[str, str] = {}  # message id -> instruction of the same-thread command it interrupted
-        self._stopped: tuple[str, dict[str, Any]] | None = None
+        self._stopped: tuple[str, InterruptionDetail] | None = None
 
     # --- ownership ------------------------------------------------------------------------------------------
 
@@ -164,20 +172,10 @@ class Worker:
     # --- answering tokens --------------------------------------------------------------------------------
 
     def _succeed(self, token: str, output: str) -> None:
-        try:
-            self.sfn.send_task_success(taskToken=token, output=output)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in _TOKEN_GONE:
-                raise
-            log.warning("task token no longer accepted: %s", exc.response["Error"]["Code"])
+        self.tokens.succeed(token, output)
 
     def _fail(self, token: str, exc: BaseException) -> None:
-        try:
-            self.sfn.send_task_failure(taskToken=token, error=asl_error_name(exc), cause=describe(exc))
-        except ClientError as err:
-            if err.response["Error"]["Code"] not in _TOKEN_GONE:
-                raise
-            log.warning("task token no longer accepted: %s", err.response["Error"]["Code"])
+        self.tokens.fail(token, exc)
 
     # --- work ------------------------------------------------------------------------------------------------
 
@@ -197,11 +195,7 @@ class Worker:
         with self._lock:
             held = [w for w in (self._current, *self._urgent, *self._later) if w is not None]
         for work in held:
-            try:
-                self.sfn.send_task_heartbeat(taskToken=work.taskToken)
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] not in _TOKEN_GONE:
-                    raise
+            if not self.tokens.heartbeat(work.taskToken):
                 log.warning("execution %s gave up on its command", work.command.executionName)
                 self._forget(work)
         if not self.renew(project_id, user_id):
@@ -263,11 +257,10 @@ class Worker:
         poll, say, and the heartbeat timed out meanwhile); running it then would edit and push for nobody.
         The first heartbeat both checks that and restarts the execution's heartbeat clock."""
         try:
-            self.sfn.send_task_heartbeat(taskToken=work.taskToken)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in _TOKEN_GONE:
+            if not self.tokens.heartbeat(work.taskToken):
                 log.warning("execution %s no longer waits for its command; dropped", work.command.executionName)
                 return False
+        except ClientError:
             log.exception("first heartbeat failed; running the command anyway")
         return True
 
@@ -481,14 +474,14 @@ class Worker:
         return LiveHistory(shown_commit=state.shownCommit, last_publish=state.lastPublish)
 
     def _after_interruption(self, work: WorkItem, instruction: str, carried: str, exc: WorkerInterruptedError) -> None:
-        detail = json.loads(str(exc))
-        log.info("command %s interrupted: %s", work.command.messageId, detail["text"])
-        if detail["stop"]:
+        detail = exc.detail
+        log.info("command %s interrupted: %s", work.command.messageId, detail.text)
+        if detail.stop:
             self._stopped = (instruction, detail)
-        elif detail["sameThread"]:
+        elif detail.sameThread:
             # The newer command of this thread continues this one: hand it the interrupted instruction (and
             # whatever this one had itself carried over from an earlier interruption).
-            self._carried[detail["interruptedBy"]] = "\n".join(filter(None, [instruction, carried]))
+            self._carried[detail.interruptedBy] = "\n".join(filter(None, [instruction, carried]))
         self._fail(work.taskToken, exc)
 
     def _stop_result(self, command: Command) -> CommandResult:
@@ -498,8 +491,8 @@ class Worker:
             commit = ""
         else:
             instruction, detail = stopped
-            summary = replies.stop_summary(instruction, detail["text"])
-            commit = detail.get("wipCommit", "")
+            summary = replies.stop_summary(instruction, detail.text)
+            commit = detail.wipCommit
         return CommandResult(
             commit=commit, branch=command.branch, filesChanged=[], previewUrl="", summary=summary, kind="stopped"
         )
