@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,7 +107,7 @@ class S3PreviewPublisher:
     def publish_site(self, site_dir: Path, project_id: str) -> PublishedPreview:
         """Deploy ``site_dir`` as the project's live site (incrementally, like a preview)."""
         prefix = previews.site_prefix(project_id)
-        files = {relative: (path, _md5(path)) for relative, path in site_files(site_dir)}
+        files = {relative: (path, _DIGESTS.md5(path)) for relative, path in site_files(site_dir)}
         try:
             uploaded, deleted = self._sync(prefix, files)
         except (ClientError, BotoCoreError) as exc:
@@ -133,7 +135,7 @@ class S3PreviewPublisher:
         origins, the change's own: a manifest of content-addressed blobs (``workflows/site_manifests.py``),
         so a one-file change of a big site sends one file, one blob and two small manifests."""
         prefix = previews.thread_prefix(project_id, thread_id)  # validates: ids become key prefixes
-        files = {relative: (path, _md5(path)) for relative, path in site_files(site_dir)}
+        files = {relative: (path, _DIGESTS.md5(path)) for relative, path in site_files(site_dir)}
         url, version_url = self.urls(project_id, thread_id, commit)
         thread_key = site_manifests.thread_manifest_key(project_id, thread_id)
         manifest = SiteManifest(
@@ -252,6 +254,39 @@ class S3PreviewPublisher:
                 raise PreviewUploadError(
                     f"Could not remove an old preview file {first.get('Key')}: {first.get('Message')}"
                 )
+
+
+class _Digests:
+    """MD5s of files already read, by path and what ``stat`` says of them (size, modification time, inode), so
+    a site that does not rebuild (no build step: the checkout is the site) is not read again on every change.
+    As git does with its index, an entry whose file was modified within ``RACY_NS`` of its hashing is not
+    trusted: a same-size rewrite in the same tick of the file system's coarse clock (a few milliseconds)
+    would look unchanged."""
+
+    RACY_NS = 100_000_000
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[int, int, int], int, str]] = {}
+        self._lock = threading.Lock()
+
+    def md5(self, path: Path) -> str:
+        stat = path.stat()
+        seen = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        with self._lock:
+            kept = self._kept.get(str(path))
+        if kept is not None and kept[0] == seen and kept[1] - stat.st_mtime_ns > self.RACY_NS:
+            return kept[2]
+        hashed_at = time.time_ns()
+        digest = _md5(path)
+        with self._lock:
+            if len(self._kept) >= self.LIMIT:
+                self._kept.clear()
+            self._kept[str(path)] = (seen, hashed_at, digest)
+        return digest
+
+
+_DIGESTS = _Digests()
 
 
 def _md5(path: Path) -> str:

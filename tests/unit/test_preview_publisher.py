@@ -4,6 +4,8 @@ longer has is removed, and each change gets its own copy that later changes neve
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,26 @@ def test_the_live_site_is_deployed_incrementally_at_its_own_origin(s3: object, t
         assert fetch_preview(server.site_template.replace("{label}", "Bad_Name!") + "/").status_code == 404
     finally:
         server.stop()
+
+
+def test_a_file_is_hashed_again_only_when_stat_says_it_may_have_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from container.worker import preview
+
+    reads: list[Path] = []
+    real = preview._md5
+    monkeypatch.setattr(preview, "_md5", lambda path: reads.append(path) or real(path))
+    digests = preview._Digests()
+    page = tmp_path / "index.html"
+    page.write_bytes(b"<p>Call us</p>")
+    old = time.time_ns() - 10_000_000_000
+    os.utime(page, ns=(old, old))
+    assert digests.md5(page) == hashlib.md5(b"<p>Call us</p>").hexdigest()
+    assert digests.md5(page) == hashlib.md5(b"<p>Call us</p>").hexdigest() and len(reads) == 1  # not read again
+    page.write_bytes(b"<p>Ring us</p>")  # same size, written just now: not trusted from its stat alone
+    assert digests.md5(page) == hashlib.md5(b"<p>Ring us</p>").hexdigest() and len(reads) == 2
+    assert digests.md5(page) == hashlib.md5(b"<p>Ring us</p>").hexdigest() and len(reads) == 3  # still racy
+    page.write_bytes(b"<p>Ring us today</p>")
+    os.utime(page, ns=(old, old))  # an older time, but another size
+    assert digests.md5(page) == hashlib.md5(b"<p>Ring us today</p>").hexdigest() and len(reads) == 4
