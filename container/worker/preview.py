@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from workflows import aws, previews, site_manifests
 from workflows.errors import PreviewUploadError
-from workflows.preview_misses import IMMUTABLE
+from workflows.preview_misses import IMMUTABLE, s3_getter
 from workflows.site_manifests import Entry, SiteManifest
 
 _UPLOAD_WORKERS = 8
@@ -186,14 +186,11 @@ class S3PreviewPublisher:
         return {key[len(prefix) :] for key in self._etags(prefix)}
 
     def _manifest(self, key: str) -> SiteManifest | None:
+        found = s3_getter(self.s3, self.bucket)(key)
+        if found is None:
+            return None
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise
-        try:
-            return SiteManifest.model_validate_json(body)
+            return SiteManifest.model_validate_json(found[0])
         except ValidationError:
             return None  # unreadable: list the bucket instead
 
