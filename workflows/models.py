@@ -165,7 +165,8 @@ class WorkerReady(Contract):
 
 class CommandTimings(Contract):
     prepareMs: int = 0
-    editMs: int = 0
+    editMs: int = 0  # the editor (the coding agent) alone
+    commitMs: int = 0
     buildMs: int = 0
     publishMs: int = 0
     screenshotMs: int = 0

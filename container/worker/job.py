@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from container.worker.before import before_pictures
 from container.worker.build import check_output_dir, plan_build, run_build
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
 from container.worker.editors import AgentConfig, Allowance, EditOutcome, editor_for
-from container.worker.preview import PreviewPublisher
+from container.worker.preview import PreviewPublisher, PublishedPreview
 from container.worker.screenshot import ScreenshotError, screenshots
 from container.worker.workspace import INTERRUPTED_TRAILER, PUSH_ATTEMPTS, Workspace
 from workflows import previews, replies
@@ -61,6 +62,7 @@ class _Stopwatch:
         return CommandTimings(
             prepareMs=self.laps.get("prepare", 0),
             editMs=self.laps.get("edit", 0),
+            commitMs=self.laps.get("commit", 0),
             buildMs=self.laps.get("build", 0),
             publishMs=self.laps.get("publish", 0),
             screenshotMs=self.laps.get("screenshot", 0),
@@ -204,6 +206,22 @@ def _paused(
     )
 
 
+def _publish_and_push(
+    publisher: PreviewPublisher, workspace: Workspace, site: Path, project_id: str, command: Command, sha: str
+) -> tuple[PublishedPreview, bool]:
+    """The preview's upload and the branch's push at once: neither needs the other, and each waits on its own
+    remote. The push always finishes before this returns or raises (nothing runs git in the checkout after
+    it), and a failed upload still leaves the change pushed. (preview, whether the push merged the remote's
+    newer commits)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pushing = pool.submit(workspace.push, command.branch)
+        try:
+            published = publisher.publish(site, project_id, command.threadId, sha)
+        finally:
+            wait([pushing])
+        return published, pushing.result()
+
+
 def run_command(
     project: Project,
     message: NormalisedMessage,
@@ -258,7 +276,8 @@ def run_command(
         else:
             with clock.lap("edit"):
                 outcome = editor.run(workspace.path, instruction, exclude, cancel=cancel)
-                cancel.check()
+            cancel.check()
+            with clock.lap("commit"):
                 try:
                     sha, files = workspace.commit(
                         commit_message(message.instruction, command.threadId, command.messageId), exclude
@@ -286,8 +305,7 @@ def run_command(
                     raise
             cancel.check()
             with clock.lap("publish"):
-                published = publisher.publish(built.path, project.projectId, command.threadId, sha)
-                merged = workspace.push(command.branch)
+                published, merged = _publish_and_push(publisher, workspace, built.path, project.projectId, command, sha)
             if not merged:
                 break
             # The branch had moved on the remote: the preview must show what was pushed, merge and all.

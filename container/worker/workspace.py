@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -184,12 +185,8 @@ class Workspace:
         return repo
 
     def _check_branch_name(self, branch: str) -> None:
-        if not branch or branch.startswith("-"):
+        if not _valid_branch_name(branch):
             raise RepositoryError(f"Invalid branch name {branch!r}.")
-        try:
-            git.Git().check_ref_format("--branch", branch, env=self.git_env)
-        except git.GitCommandError as exc:
-            raise RepositoryError(f"Invalid branch name {branch!r}.") from exc
 
     def _open_or_clone(self) -> git.Repo:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -250,11 +247,13 @@ class Workspace:
 
     def _configure(self, repo: git.Repo) -> None:
         name, email = self.identity
-        with repo.config_writer("repository") as config:
-            config.set_value("user", "name", name)
-            config.set_value("user", "email", email)
-            # A global commit.gpgsign would make every commit wait for a key the worker does not have.
-            config.set_value("commit", "gpgsign", "false")
+        # A global commit.gpgsign would make every commit wait for a key the worker does not have.
+        wanted = {("user", "name"): name, ("user", "email"): email, ("commit", "gpgsign"): "false"}
+        reader = repo.config_reader("repository")
+        if any(reader.get(*option, fallback=None) != value for option, value in wanted.items()):
+            with repo.config_writer("repository") as config:  # only when it differs: a write takes a lock
+                for (section, option), value in wanted.items():
+                    config.set_value(section, option, value)
         origin = repo.remote("origin") if "origin" in [r.name for r in repo.remotes] else None
         if origin is None:
             repo.create_remote("origin", self.repo_url)
@@ -336,7 +335,8 @@ class Workspace:
     def _keep_uncommitted(self, repo: git.Repo) -> None:
         """Commit what is in the worktree (never a stash: stashes are invisible and easily lost) without moving
         any branch, and keep that commit on a WIP ref named for the branch it was left on."""
-        if not repo.is_dirty(untracked_files=True):
+        # One status for what is_dirty(untracked_files=True) asks in three: staged, unstaged and untracked.
+        if not repo.git.status("--porcelain", "--untracked-files=normal", "--ignore-submodules=none"):
             return
         on = "detached" if not repo.head.is_valid() or repo.head.is_detached else repo.active_branch.name
         repo.git.add("-A")
@@ -353,7 +353,7 @@ class Workspace:
         """Where ``branch`` starts: ``start`` once the local commits it lacks are kept aside; or the local branch,
         when what it adds to ``start`` is only interrupted commands' WIP and this command's finished commit."""
         local = resolve(repo, f"refs/heads/{branch}")
-        if local is None or is_ancestor(repo, local, start):
+        if local is None or local == start or is_ancestor(repo, local, start):
             return start  # the remote has everything the local branch has
         if is_ancestor(repo, start, local) and self._continues(repo, start, local, message_id):
             return local
@@ -479,6 +479,19 @@ class Workspace:
             return None
         files = repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", "--root", commit.hexsha)
         return head.hexsha, [p for p in files.split("\0") if p]
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_branch_name(branch: str) -> bool:
+    """git's own rules (``check-ref-format --branch``), asked once per name: a thread's branch is named the
+    same for every command of the thread."""
+    if not branch or branch.startswith("-") or "@{" in branch:  # no "@{-1}": that names another branch
+        return False
+    try:
+        git.Git().check_ref_format("--branch", branch, env={"GIT_CONFIG_NOSYSTEM": "1"})
+    except git.GitCommandError:
+        return False
+    return True
 
 
 def resolve(repo: git.Repo, ref: str) -> str | None:

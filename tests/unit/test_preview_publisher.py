@@ -167,3 +167,25 @@ def test_a_file_is_hashed_again_only_when_stat_says_it_may_have_changed(
     page.write_bytes(b"<p>Ring us today</p>")
     os.utime(page, ns=(old, old))  # an older time, but another size
     assert digests.md5(page) == hashlib.md5(b"<p>Ring us today</p>").hexdigest() and len(reads) == 4
+
+
+def test_the_walk_publishes_the_sites_files_and_nothing_that_leads_out_of_it(tmp_path: Path) -> None:
+    from container.worker.preview import site_entries
+
+    site = _site(
+        tmp_path / "site",
+        {"b.html": b"b", "a.html": b"a", "z/deep/page.html": b"p", ".git/config": b"x", "sub/.git/HEAD": b"x"},
+    )
+    outside = _site(tmp_path / "outside", {"secret.txt": b"no", "dir/file.txt": b"no"})
+    (site / "inside-link.html").symlink_to(site / "a.html")
+    (site / "leak.txt").symlink_to(outside / "secret.txt")
+    (site / "leak-dir").symlink_to(outside / "dir", target_is_directory=True)
+    (site / "inner-dir").symlink_to(site / "z", target_is_directory=True)  # not followed: no page twice
+    (site / "dangling.html").symlink_to(site / "missing.html")
+    os.mkfifo(site / "pipe")
+
+    entries = list(site_entries(site))
+
+    assert [relative for relative, _, _ in entries] == ["a.html", "b.html", "inside-link.html", "z/deep/page.html"]
+    for relative, path, stat in entries:
+        assert path == site / relative and stat.st_size == path.stat().st_size

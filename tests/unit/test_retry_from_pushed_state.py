@@ -383,3 +383,32 @@ def test_a_new_thread_starts_from_the_branch_the_remote_names_as_default(tmp_pat
     configured = Workspace(tmp_path / "ws2", "acme", "alice", str(bare), "main", IDENTITY)
     with pytest.raises(RepositoryError, match='no "main" branch'):
         configured.prepare("thread-ab3k9x2m")
+
+
+@pytest.mark.parametrize("leftover", ["staged", "untracked", "deleted"])
+def test_every_kind_of_uncommitted_leftover_is_kept_aside(
+    project: Project, root: Path, origin: Path, leftover: str
+) -> None:
+    # One `git status` decides whether anything was left; each kind it reports must count.
+    earlier = run(project, root, "m-0")
+    checkout = checkout_of(root)
+    if leftover == "deleted":
+        (checkout / "index.html").unlink()
+    else:
+        (checkout / "notes.txt").write_text("half-done\n")
+        if leftover == "staged":
+            git(checkout, "add", "notes.txt")
+
+    outcome = run(project, root, "m-1")
+
+    assert outcome.kind == "changed" and bare_git(origin, "rev-parse", f"{outcome.commit}^") == earlier.commit
+    ((_, kept),) = wip_refs(checkout).items()
+    assert bare_git(origin, "show", f"{kept}^{{tree}}") != bare_git(origin, "show", f"{earlier.commit}^{{tree}}")
+    assert_not_in_branch(origin, kept)
+    assert git(checkout, "status", "--porcelain") == ""
+
+
+def test_a_branch_name_that_names_another_branch_is_refused(project: Project, root: Path) -> None:
+    for name in ("@{-1}", "thread-@{-1}", "-x", "a..b", ""):
+        with pytest.raises(RepositoryError):
+            workspace(project, root).prepare(name)

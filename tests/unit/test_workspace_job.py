@@ -9,12 +9,13 @@ import pytest
 
 from container.worker.build import BuildPlan, run_build
 from container.worker.job import commit_message, run_command
-from container.worker.preview import content_type
+from container.worker.preview import PublishedPreview, content_type
 from container.worker.workspace import WIP_MESSAGE, WIP_REF_PREFIX, Workspace
 from tests.gitrepos import FakePublisher, bare_git, git, isolate_git, message_and_command
 from workflows.errors import (
     BuildFailedError,
     NothingToChangeError,
+    PreviewUploadError,
     ProjectConfigError,
     PushFailedError,
     RepositoryError,
@@ -467,3 +468,25 @@ def test_the_git_token_reaches_the_workers_own_git_calls_only(tmp_path: Path, mo
     )
     server.server_close()
     assert seen and seen[0] == env["GIT_CONFIG_VALUE_0"].removeprefix("Authorization: ")
+
+
+class _FailingUpload(FakePublisher):
+    def publish(self, site_dir: Path, project_id: str, thread_id: str, commit: str) -> PublishedPreview:
+        raise PreviewUploadError("Could not upload the preview: S3 said no")
+
+
+def test_a_failed_upload_still_leaves_the_change_pushed_and_the_retry_publishes_it(
+    tmp_path: Path, origin: Path
+) -> None:
+    # The upload and the push run at once; a failed upload must not strand the commit, and the retry of the
+    # same message finds it instead of editing again.
+    project = make_project(origin)
+    with pytest.raises(PreviewUploadError):
+        run(project, tmp_path / "ws", _FailingUpload(), 'replace "555-0100" with "555-0199"')
+    pushed = bare_git(origin, "rev-parse", f"refs/heads/thread-{THREAD}")
+    assert "555-0199" in bare_git(origin, "show", f"{pushed}:index.html")
+
+    publisher = FakePublisher()
+    again = run(project, tmp_path / "ws", publisher, 'replace "555-0100" with "555-0199"')
+
+    assert again.commit == pushed and "555-0199" in publisher.sites[THREAD]["index.html"].decode()
