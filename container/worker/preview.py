@@ -3,6 +3,7 @@ URL: ``workflows/previews.py``)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mimetypes
 import os
@@ -69,7 +70,13 @@ class PreviewPublisher(Protocol):
 
 
 def content_type(path: Path) -> str:
-    guessed, _ = _TYPES.guess_type(path.name)
+    # By the last two extensions ("x.tar.gz" is not "x.gz"): a site's thousand files share a dozen.
+    return _content_type_of("x" + "".join(path.suffixes[-2:]) if path.suffix else path.name)
+
+
+@functools.lru_cache(maxsize=512)
+def _content_type_of(name: str) -> str:
+    guessed, _ = _TYPES.guess_type(name)
     if guessed is None:
         return "application/octet-stream"
     if guessed.startswith("text/") or guessed in _TEXT_TYPES:

@@ -171,17 +171,20 @@ class Workspace:
         self._remove_stale_lock(repo)
         self._fetch(repo)
         self._discard_output(repo, normalise_excluded(exclude or set()))
-        start = self._start_point(repo, branch)
-        self._keep_uncommitted(repo)
-        base = self._keep_unpushed(repo, branch, start, message_id)
+        # The refs this needs, read in one git call (the default branch's is read again if asked anew below).
+        refs = commits_of(repo, [f"refs/remotes/origin/{branch}", f"refs/heads/{branch}", self._default_ref()])
+        start = self._start_point(repo, branch, refs)
+        left = self._keep_uncommitted(repo)
+        base = self._keep_unpushed(repo, branch, start, message_id, refs.get(f"refs/heads/{branch}"))
         # -f: the worktree's changes are kept aside already. --no-track: the thread branch pushes to its own
         # name, never to the default branch. clean -fd: untracked files were kept aside too (ignored ones, such
-        # as installed dependencies, stay).
+        # as installed dependencies, stay); with nothing left there is nothing to clean.
         repo.git.checkout("-f", "--no-track", "-B", branch, base, "--")
-        repo.git.clean("-fd")
+        if left:
+            repo.git.clean("-fd")
         self._push_kept_aside(repo)
         if take_default:
-            self.behind = self._take_default(repo, message_id)
+            self.behind = self._take_default(repo, message_id, refs.get(self._default_ref()))
         return repo
 
     def _check_branch_name(self, branch: str) -> None:
@@ -283,10 +286,11 @@ class Workspace:
                 repo.git.checkout("HEAD", "--", spec)
             repo.git.clean("-fdx", "--", spec)
 
-    def _start_point(self, repo: git.Repo, branch: str) -> str:
+    def _start_point(self, repo: git.Repo, branch: str, refs: dict[str, str]) -> str:
         """The commit a command on ``branch`` starts from: the branch as pushed, else the default branch (the
-        configured one, or, when none is configured, the one the remote names as its HEAD)."""
-        pushed = resolve(repo, f"refs/remotes/origin/{branch}")
+        configured one, or, when none is configured, the one the remote names as its HEAD). ``refs``: what
+        :func:`commits_of` read; the default branch's entry is updated when it is asked of the remote anew."""
+        pushed = refs.get(f"refs/remotes/origin/{branch}")
         if pushed is not None:
             return pushed
         if not self.default_branch:
@@ -294,7 +298,10 @@ class Workspace:
                 # A new thread: ask the remote for its default branch now (it may have changed since the clone;
                 # one round trip, only for a thread's first command).
                 repo.git.remote("set-head", "origin", "--auto", kill_after_timeout=NETWORK_TIMEOUT_S)
-        sha = resolve(repo, self._default_ref())
+            refs.pop(self._default_ref(), None)
+            if (asked := resolve(repo, self._default_ref())) is not None:
+                refs[self._default_ref()] = asked
+        sha = refs.get(self._default_ref())
         if sha is not None:
             return sha
         if self.default_branch:
@@ -304,10 +311,9 @@ class Workspace:
     def _default_ref(self) -> str:
         return f"refs/remotes/origin/{self.default_branch}" if self.default_branch else "refs/remotes/origin/HEAD"
 
-    def _take_default(self, repo: git.Repo, message_id: str) -> BranchBehind | None:
-        """Merge the default branch's commits the branch lacks, when they merge cleanly; else abandon the merge
-        and say how far behind the branch is and where they conflict."""
-        default = resolve(repo, self._default_ref())
+    def _take_default(self, repo: git.Repo, message_id: str, default: str | None) -> BranchBehind | None:
+        """Merge the default branch's commits (``default``) the branch lacks, when they merge cleanly; else
+        abandon the merge and say how far behind the branch is and where they conflict."""
         if default is None or is_ancestor(repo, default, "HEAD"):
             return None
         if message_id and made_for(repo.head.commit, message_id):
@@ -332,12 +338,13 @@ class Workspace:
             return conflicts
         return None
 
-    def _keep_uncommitted(self, repo: git.Repo) -> None:
+    def _keep_uncommitted(self, repo: git.Repo) -> bool:
         """Commit what is in the worktree (never a stash: stashes are invisible and easily lost) without moving
-        any branch, and keep that commit on a WIP ref named for the branch it was left on."""
+        any branch, and keep that commit on a WIP ref named for the branch it was left on. Whether anything
+        was left."""
         # One status for what is_dirty(untracked_files=True) asks in three: staged, unstaged and untracked.
         if not repo.git.status("--porcelain", "--untracked-files=normal", "--ignore-submodules=none"):
-            return
+            return False
         on = "detached" if not repo.head.is_valid() or repo.head.is_detached else repo.active_branch.name
         repo.git.add("-A")
         tree = repo.git.write_tree()
@@ -348,11 +355,12 @@ class Workspace:
         )
         sha = str(repo.git.commit_tree(tree, *parents, "-m", message))
         self._keep(repo, on, sha, "uncommitted")
+        return True
 
-    def _keep_unpushed(self, repo: git.Repo, branch: str, start: str, message_id: str) -> str:
-        """Where ``branch`` starts: ``start`` once the local commits it lacks are kept aside; or the local branch,
-        when what it adds to ``start`` is only interrupted commands' WIP and this command's finished commit."""
-        local = resolve(repo, f"refs/heads/{branch}")
+    def _keep_unpushed(self, repo: git.Repo, branch: str, start: str, message_id: str, local: str | None) -> str:
+        """Where ``branch`` starts: ``start`` once the local commits it lacks (``local``: the local branch's
+        commit) are kept aside; or the local branch, when what it adds to ``start`` is only interrupted
+        commands' WIP and this command's finished commit."""
         if local is None or local == start or is_ancestor(repo, local, start):
             return start  # the remote has everything the local branch has
         if is_ancestor(repo, start, local) and self._continues(repo, start, local, message_id):
@@ -416,7 +424,7 @@ class Workspace:
             repo.git.commit("--no-verify", "--cleanup=whitespace", "-F", str(message_file))
         finally:
             message_file.unlink(missing_ok=True)
-        return repo.head.commit.hexsha, staged
+        return head_sha(repo), staged
 
     @staticmethod
     def _staged(repo: git.Repo) -> list[str]:
@@ -456,7 +464,7 @@ class Workspace:
         raise PushFailedError(f"Could not push {branch}.")  # unreachable: the last attempt raises or returns
 
     def head(self) -> str:
-        return self.repo.head.commit.hexsha
+        return head_sha(self.repo)
 
     def default_commit(self) -> str | None:
         """The default branch's commit as last fetched (what the live site is built from)."""
@@ -469,16 +477,27 @@ class Workspace:
         branch (the worker died after pushing, before answering), or built on by :meth:`prepare` (the push failed).
         """
         repo = self.repo
-        if not repo.head.is_valid():
-            return None
-        head = commit = repo.head.commit
+        try:
+            # HEAD and its first parents, newest first, in one git call (this runs before every command).
+            listing = repo.git.log("--first-parent", f"-n{_OWN_MERGES_LIMIT}", "--format=%H%x00%B%x1e", "HEAD")
+        except git.GitCommandError:
+            return None  # no commit yet
+        chain = [entry.lstrip("\n").partition("\0") for entry in listing.split("\x1e")]
+        commits = [(sha, message) for sha, _, message in chain if sha]
+        head = commits[0][0]
         # Our own merges on top (a rejected push brought in the remote's commits) are part of the finished work.
-        while has_trailer(commit, BRINGS_IN_TRAILER) and commit.parents:
-            commit = commit.parents[0]
-        if not made_for(commit, message_id):
+        position = 0
+        while _has(trailers_in(commits[position][1]), BRINGS_IN_TRAILER) and position + 1 < len(commits):
+            position += 1
+        sha, message = commits[position]
+        if not _names_message(trailers_in(message), message_id):
             return None
-        files = repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", "--root", commit.hexsha)
-        return head.hexsha, [p for p in files.split("\0") if p]
+        files = repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", "--root", sha)
+        return head, [p for p in files.split("\0") if p]
+
+
+# More than a push's attempts can make: each rejected push adds at most one merge of ours on top.
+_OWN_MERGES_LIMIT = 16
 
 
 @functools.lru_cache(maxsize=1024)
@@ -492,6 +511,26 @@ def _valid_branch_name(branch: str) -> bool:
     except git.GitCommandError:
         return False
     return True
+
+
+def head_sha(repo: git.Repo) -> str:
+    """HEAD's commit, read from the ref files (``repo.head.commit`` would start a ``cat-file`` process)."""
+    try:
+        return str(git.SymbolicReference.dereference_recursive(repo, "HEAD"))
+    except (ValueError, OSError):  # a ref store GitPython cannot read: ask git
+        return str(repo.git.rev_parse("--verify", "HEAD"))
+
+
+def commits_of(repo: git.Repo, refs: list[str]) -> dict[str, str]:
+    """Each of ``refs`` (full names: ``refs/heads/...``) that names a commit -> that commit, in one git call;
+    a ref that names none is absent. A symbolic ref (``refs/remotes/origin/HEAD``) gives its target's."""
+    listing = repo.git.for_each_ref("--format=%(refname)%00%(objecttype)%00%(objectname)", *refs)
+    found: dict[str, str] = {}
+    for line in listing.splitlines():
+        name, kind, sha = line.split("\0")
+        if name in refs and kind == "commit":  # a pattern also matches the refs below it: keep exact names
+            found[name] = sha
+    return found
 
 
 def resolve(repo: git.Repo, ref: str) -> str | None:
@@ -510,15 +549,28 @@ def is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
     return True
 
 
+def trailers_in(message: str) -> str:
+    """A commit message's trailers: its last paragraph."""
+    return message.strip().split("\n\n")[-1]
+
+
 def trailers_of(commit: git.Commit) -> str:
     message = commit.message if isinstance(commit.message, str) else commit.message.decode("utf-8", "replace")
-    return message.strip().split("\n\n")[-1]
+    return trailers_in(message)
 
 
 def made_for(commit: git.Commit, message_id: str) -> bool:
     """Whether ``commit`` is a command's finished commit for ``message_id`` (its ``Message:`` trailer)."""
-    return bool(re.search(rf"^Message: {re.escape(message_id)}$", trailers_of(commit), re.MULTILINE))
+    return _names_message(trailers_of(commit), message_id)
 
 
 def has_trailer(commit: git.Commit, name: str) -> bool:
-    return bool(re.search(rf"^{re.escape(name)}: \S", trailers_of(commit), re.MULTILINE))
+    return _has(trailers_of(commit), name)
+
+
+def _names_message(trailers: str, message_id: str) -> bool:
+    return bool(re.search(rf"^Message: {re.escape(message_id)}$", trailers, re.MULTILINE))
+
+
+def _has(trailers: str, name: str) -> bool:
+    return bool(re.search(rf"^{re.escape(name)}: \S", trailers, re.MULTILINE))

@@ -490,3 +490,23 @@ def test_a_failed_upload_still_leaves_the_change_pushed_and_the_retry_publishes_
     again = run(project, tmp_path / "ws", publisher, 'replace "555-0100" with "555-0199"')
 
     assert again.commit == pushed and "555-0199" in publisher.sites[THREAD]["index.html"].decode()
+
+
+def test_the_refs_a_command_starts_from_are_read_in_one_call(tmp_path: Path, origin: Path) -> None:
+    from container.worker.workspace import commits_of, head_sha
+
+    run(make_project(origin), tmp_path / "ws", FakePublisher(), 'replace "555-0100" with "555-0199"')
+    checkout = checkout_of(tmp_path / "ws")
+    git(checkout, "remote", "set-head", "origin", "main")
+    workspace = Workspace(tmp_path / "ws", "acme", "alice", str(origin), "", IDENTITY)
+    workspace.prepare(f"thread-{THREAD}", take_default=False)
+    try:
+        wanted = [f"refs/heads/thread-{THREAD}", "refs/remotes/origin/HEAD", "refs/heads/thread-none", "refs/heads"]
+        found = commits_of(workspace.repo, wanted)
+        assert found == {
+            f"refs/heads/thread-{THREAD}": git(checkout, "rev-parse", "HEAD"),
+            "refs/remotes/origin/HEAD": bare_git(origin, "rev-parse", "refs/heads/main"),  # the symref's target
+        }
+        assert head_sha(workspace.repo) == workspace.head() == git(checkout, "rev-parse", "HEAD")
+    finally:
+        workspace.close()
