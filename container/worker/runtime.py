@@ -14,7 +14,6 @@ import time
 import traceback
 import urllib.request
 import uuid
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -24,12 +23,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from container.worker.attachments import s3_fetcher
-from container.worker.cancel import Cancellation, Interruption
+from container.worker.cancel import Cancellation
 from container.worker.editors import AgentConfig, Allowance
 from container.worker.job import CONTINUE_PROMPT, run_command
 from container.worker.live import LiveHistory, run_keyword
 from container.worker.preview import S3PreviewPublisher
 from container.worker.progress import ProgressEvents
+from container.worker.scheduler import Said, Scheduler
 from container.worker.screenshot import find_browser
 from workflows import names, replies
 from workflows.aws import client
@@ -47,7 +47,6 @@ from workflows.models import (
     ClaimRequest,
     Command,
     CommandResult,
-    InterruptionDetail,
     NormalisedMessage,
     Project,
     WorkerReady,
@@ -62,7 +61,6 @@ from workflows.text import one_line
 
 log = logging.getLogger("webordinary.worker")
 _QUEUE_EXISTS = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
-_REMEMBERED_MESSAGES = 1000
 
 
 def _ecs_worker_id() -> str:
@@ -106,16 +104,13 @@ class Worker:
         self.spending = DynamoSpending(self.ddb, self.tables.spending)
         self.ownership = DynamoOwnership(self.ddb, tables.ownership)
         self.s3 = client("s3")
+        # The scheduler decides; the worker's threads (serving, watching the queue, heartbeats) ask it under
+        # this lock and do what it says.
         self._lock = threading.Lock()
-        self._taken: deque[str] = deque(maxlen=_REMEMBERED_MESSAGES)  # SQS ids of the commands received lately
-        self._current: WorkItem | None = None
-        self._urgent: deque[WorkItem] = deque()  # newer messages: they interrupted the running command
-        self._later: deque[WorkItem] = deque()  # resumed commands of other threads: after the urgent ones
+        self._schedule = Scheduler()
         self._cancel = Cancellation()
         self._abandoned = False
         self._lost_ownership = threading.Event()
-        self._carried: dict[str, str] = {}  # message id -> instruction of the same-thread command it interrupted
-        self._stopped: tuple[str, InterruptionDetail] | None = None
 
     # --- ownership ------------------------------------------------------------------------------------------
 
@@ -193,7 +188,7 @@ class Worker:
         """Heartbeat every token this worker holds (the running command and those waiting behind it) and
         renew the lease. A token the workflow gave up on is dropped; losing the lease stops the command."""
         with self._lock:
-            held = [w for w in (self._current, *self._urgent, *self._later) if w is not None]
+            held = self._schedule.held()
         for work in held:
             if not self.tokens.heartbeat(work.taskToken):
                 log.warning("execution %s gave up on its command", work.command.executionName)
@@ -201,16 +196,14 @@ class Worker:
         if not self.renew(project_id, user_id):
             log.warning("lost ownership of %s#%s", project_id, user_id)
             self._lost_ownership.set()
-            self._cancel.cancel(Interruption(by_message="lease-lost", by_thread="", abandon=True))
+            self._cancel.cancel(Scheduler.lease_lost())
 
     def _forget(self, work: WorkItem) -> None:
         with self._lock:
-            if work is self._current:
-                self._cancel.cancel(Interruption(by_message="token-expired", by_thread="", abandon=True))
+            abandon = self._schedule.forget(work)
+            if abandon is not None:
+                self._cancel.cancel(abandon)
                 self._abandoned = True
-            for queue in (self._urgent, self._later):
-                if work in queue:
-                    queue.remove(work)
 
     def _heartbeats(self, project_id: str, user_id: str, done: threading.Event) -> None:
         while not done.wait(self.settings.heartbeat_seconds):
@@ -244,10 +237,9 @@ class Worker:
         with self._lock:
             # SQS standard queues deliver at least once: the same queue message must not run twice. (Keyed by
             # the SQS message id, not the task token: a Retry of the workflow's state may send the same token.)
-            if message["MessageId"] in self._taken:
+            if not self._schedule.first_delivery(message["MessageId"]):
                 log.info("command %s delivered again; already taken", work.command.messageId)
                 return None
-            self._taken.append(message["MessageId"])
         if not self._still_wanted(work):
             return None
         return work
@@ -280,18 +272,12 @@ class Worker:
                 if work is None:
                     continue
                 said = self._said(work)
-                if work.command.resume or said in ("publish", "undo", "continue"):
-                    with self._lock:
-                        self._later.append(work)
-                    continue
-                stop = said == "stop"
                 with self._lock:
-                    self._urgent.append(work)
-                self._cancel.cancel(
-                    Interruption(by_message=work.command.messageId, by_thread=work.command.threadId, stop=stop)
-                )
+                    arrival = self._schedule.arrived(work, said)
+                if arrival.interrupt is not None:
+                    self._cancel.cancel(arrival.interrupt)
 
-    def _said(self, work: WorkItem) -> str | None:
+    def _said(self, work: WorkItem) -> Said:
         """Whether a newer message is STOP, PUBLISH or UNDO rather than an instruction (its mail read once)."""
         try:
             instruction = self._message(work.command.messageKey).instruction
@@ -304,11 +290,7 @@ class Worker:
 
     def _next(self) -> WorkItem | None:
         with self._lock:
-            if self._urgent:
-                return self._urgent.popleft()
-            if self._later:
-                return self._later.popleft()
-        return None
+            return self._schedule.next()
 
     def handle(self, work: WorkItem, queue_url: str) -> None:
         command = work.command
@@ -316,12 +298,11 @@ class Worker:
         self._cancel = Cancellation()
         self._abandoned = False
         with self._lock:
-            self._current = work
+            carried = self._schedule.start(work)
         done = threading.Event()
         watcher = threading.Thread(target=self._watch, args=(queue_url, done), name="watch", daemon=True)
         watcher.start()
         message: NormalisedMessage | None = None
-        carried = self._carried.pop(command.messageId, "")
         self._holding(command, work.taskToken)
         try:
             message = self._message(command.messageKey)
@@ -386,7 +367,7 @@ class Worker:
             done.set()
             watcher.join(timeout=5)
             with self._lock:
-                self._current = None
+                self._schedule.finish()
             self._holding(command, None)
         if not self._abandoned:
             self._succeed(work.taskToken, result.model_dump_json())
@@ -474,18 +455,14 @@ class Worker:
         return LiveHistory(shown_commit=state.shownCommit, last_publish=state.lastPublish)
 
     def _after_interruption(self, work: WorkItem, instruction: str, carried: str, exc: WorkerInterruptedError) -> None:
-        detail = exc.detail
-        log.info("command %s interrupted: %s", work.command.messageId, detail.text)
-        if detail.stop:
-            self._stopped = (instruction, detail)
-        elif detail.sameThread:
-            # The newer command of this thread continues this one: hand it the interrupted instruction (and
-            # whatever this one had itself carried over from an earlier interruption).
-            self._carried[detail.interruptedBy] = "\n".join(filter(None, [instruction, carried]))
+        log.info("command %s interrupted: %s", work.command.messageId, exc.detail.text)
+        with self._lock:
+            self._schedule.interrupted(instruction, carried, exc.detail)
         self._fail(work.taskToken, exc)
 
     def _stop_result(self, command: Command) -> CommandResult:
-        stopped, self._stopped = self._stopped, None
+        with self._lock:
+            stopped = self._schedule.take_stopped()
         if stopped is None:
             summary = replies.NOTHING_TO_STOP
             commit = ""
@@ -525,7 +502,9 @@ class Worker:
             done.set()
             beats.join(timeout=5)
             # Commands that were waiting here go back to their executions, which claim a worker again.
-            while (work := self._next()) is not None:
+            with self._lock:
+                waiting = self._schedule.drain()
+            for work in waiting:
                 self._fail(work.taskToken, WorkerReleasedError("the worker stopped before taking the command"))
             if not self._lost_ownership.is_set():
                 self.release(project_id, user_id)
