@@ -2,6 +2,11 @@
 
 Every command arrives with a task token and ends with exactly one SendTaskSuccess or SendTaskFailure; while
 it runs, a heartbeat thread calls SendTaskHeartbeat and renews the ownership lease.
+
+Its parts: ``pairs.py`` owns the pair (lease and work queue); ``scheduler.py`` decides what a newer command
+does to the running one and what runs next; ``workflows/task_tokens.py`` answers tokens that may be gone;
+``job.py`` runs one command (``live.py`` PUBLISH and UNDO). This module holds the threads that tie them:
+serving, watching the queue while a command runs, and heartbeats.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from container.worker.cancel import Cancellation
 from container.worker.editors import AgentConfig, Allowance
 from container.worker.job import CONTINUE_PROMPT, run_command
 from container.worker.live import LiveHistory, run_keyword
+from container.worker.pairs import Pairs
 from container.worker.preview import S3PreviewPublisher
 from container.worker.progress import ProgressEvents
 from container.worker.scheduler import Said, Scheduler
@@ -53,14 +59,13 @@ from workflows.models import (
     WorkItem,
 )
 from workflows.settings import Tables, WorkerSettings
-from workflows.stores.ownership import DynamoOwnership, owner_key
+from workflows.stores.ownership import DynamoOwnership
 from workflows.stores.projects import DynamoProjects
 from workflows.stores.spending import DynamoSpending, month_of
 from workflows.task_tokens import TaskTokens
 from workflows.text import one_line
 
 log = logging.getLogger("webordinary.worker")
-_QUEUE_EXISTS = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
 
 
 def _ecs_worker_id() -> str:
@@ -103,6 +108,7 @@ class Worker:
         self.ddb = client("dynamodb")
         self.spending = DynamoSpending(self.ddb, self.tables.spending)
         self.ownership = DynamoOwnership(self.ddb, tables.ownership)
+        self.pairs = Pairs(self.sqs, self.ownership, self.tokens, self.worker_id, settings.work_dlq_arn)
         self.s3 = client("s3")
         # The scheduler decides; the worker's threads (serving, watching the queue, heartbeats) ask it under
         # this lock and do what it says.
@@ -114,55 +120,14 @@ class Worker:
 
     # --- ownership ------------------------------------------------------------------------------------------
 
-    def _queue_url(self, project_id: str, user_id: str) -> str:
-        attributes = {
-            "VisibilityTimeout": str(names.WORK_QUEUE_VISIBILITY_SECONDS),
-            "MessageRetentionPeriod": "86400",
-            "SqsManagedSseEnabled": "true",
-        }
-        if self.settings.work_dlq_arn:
-            attributes["RedrivePolicy"] = json.dumps(
-                {
-                    "deadLetterTargetArn": self.settings.work_dlq_arn,
-                    "maxReceiveCount": str(names.WORK_QUEUE_MAX_RECEIVE_COUNT),
-                }
-            )
-        name = names.work_queue_name(project_id, user_id)
-        try:
-            url: str = self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in _QUEUE_EXISTS:
-                raise
-            # Created by an earlier release with other settings: bring it up to date rather than fail the claim.
-            url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
-            self.sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
-        return url
-
     def claim(self, project_id: str, user_id: str) -> WorkerReady:
-        """Own the pair, unless a live owner already does: then answer with that owner's queue."""
-        queue_url = self._queue_url(project_id, user_id)
-        owner = self.ownership.claim(project_id, user_id, self.worker_id, queue_url)
-        if owner is not None:
-            return WorkerReady(workerId=owner.workerId, queueUrl=owner.queueUrl or queue_url, claimed=False)
-        return WorkerReady(workerId=self.worker_id, queueUrl=queue_url, claimed=True)
+        return self.pairs.claim(project_id, user_id)
 
     def renew(self, project_id: str, user_id: str) -> bool:
-        return self.ownership.renew(project_id, user_id, self.worker_id)
+        return self.pairs.renew(project_id, user_id)
 
     def release(self, project_id: str, user_id: str) -> None:
-        """Give the pair up (only if we still own it), then fail anything that slipped into the queue
-        meanwhile so its execution claims again instead of waiting for a heartbeat timeout."""
-        self.ownership.release(owner_key(project_id, user_id), self.worker_id)
-        queue_url = self._queue_url(project_id, user_id)
-        for message in self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        ):
-            self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            try:
-                token = WorkItem.model_validate_json(message["Body"]).taskToken
-            except ValueError:
-                continue
-            self._fail(token, WorkerReleasedError("the worker released this project before taking the command"))
+        self.pairs.release(project_id, user_id)
 
     # --- answering tokens --------------------------------------------------------------------------------
 
@@ -213,17 +178,7 @@ class Worker:
                 log.exception("heartbeat failed")
 
     def _holding(self, command: Command, token: str | None) -> None:
-        """Note on the ownership row which command this worker runs, so if its task dies the reaper can fail
-        that command at once (workflows/reaper.py). Best effort: the heartbeat timeout is the backstop."""
-        try:
-            if token is None:
-                self.ownership.clear_running(command.projectId, command.userId, self.worker_id)
-            else:
-                self.ownership.note_running(
-                    command.projectId, command.userId, self.worker_id, token, command.executionName
-                )
-        except ClientError:
-            log.exception("could not note the running command on the ownership row")
+        self.pairs.note_running(command.projectId, command.userId, token, command.executionName)
 
     def _take(self, message: dict[str, Any], queue_url: str) -> WorkItem | None:
         # The workflow owns retries (its heartbeat timeout notices a lost worker), so the queue message is

@@ -438,8 +438,10 @@ def test_every_queue_has_a_dlq_or_is_one_and_keeps_messages_longer_than_its_sour
 
 
 def test_the_work_dlq_outlives_the_work_queues_the_worker_creates() -> None:
-    """The per-pair queues are created by container/worker/runtime.py, not the template: check its attributes."""
-    from container.worker.runtime import Worker
+    """The per-pair queues are created by container/worker/pairs.py, not the template: check its attributes."""
+    from container.worker.pairs import Pairs
+    from workflows.stores.ownership import InMemoryOwnership
+    from workflows.task_tokens import TaskTokens
 
     created: dict[str, Any] = {}
 
@@ -448,10 +450,8 @@ def test_the_work_dlq_outlives_the_work_queues_the_worker_creates() -> None:
             created.update(name=QueueName, attributes=Attributes)
             return {"QueueUrl": f"https://sqs.example/{QueueName}"}
 
-    worker = Worker.__new__(Worker)
-    worker.settings = WorkerSettings(work_dlq_arn="arn:aws:sqs:us-east-1:123456789012:dlq")
-    worker.sqs = RecordingSqs()
-    worker._queue_url("bakery", "alice")
+    dlq = WorkerSettings(work_dlq_arn="arn:aws:sqs:us-east-1:123456789012:dlq").work_dlq_arn
+    Pairs(RecordingSqs(), InMemoryOwnership(), TaskTokens(None), "w-1", dlq).queue_url("bakery", "alice")
     assert created["name"].startswith(names.WORK_QUEUE_PREFIX)
     retention = int(created["attributes"]["MessageRetentionPeriod"])
     assert retention == messaging_part.WORK_QUEUE_RETENTION.to_seconds()
