@@ -20,6 +20,8 @@ from workflows.errors import (
     RejectedMailError,
     TooManyAttachmentsError,
 )
+from workflows.mail.body import _decode_bytes
+from workflows.mail.html_text import _html_to_text
 
 REAL = FIXTURES / "mail" / "corpus" / "real"
 OWN = FIXTURES / "mail" / "corpus" / "own"
@@ -66,7 +68,7 @@ def test_a_reply_that_shares_a_block_with_its_quote_keeps_the_reply_and_drops_th
     ids=lambda p: p.name,
 )
 def test_real_html_replies_become_the_new_text(path: Path) -> None:
-    text = mail._html_to_text(path.read_text(encoding="utf-8", errors="replace"), mark_quotes=True)
+    text = _html_to_text(path.read_text(encoding="utf-8", errors="replace"), mark_quotes=True)
     assert mail.extract_instruction(text) == "Hi. I am fine."
     readable = mail.html_to_text(path.read_text(encoding="utf-8", errors="replace"))
     assert readable.startswith("Hi. I am fine.") and "<" not in readable.split("\n")[0]
@@ -74,7 +76,7 @@ def test_real_html_replies_become_the_new_text(path: Path) -> None:
 
 def test_a_reply_separated_by_a_rule_keeps_what_is_above_it() -> None:
     html = (REAL / "talon" / "reply-separated-by-hr.html").read_text()
-    assert mail.extract_instruction(mail._html_to_text(html, mark_quotes=True)) == "Hi\nthere\nBob"
+    assert mail.extract_instruction(_html_to_text(html, mark_quotes=True)) == "Hi\nthere\nBob"
 
 
 EMAIL_REPLY_PARSER = {
@@ -179,7 +181,7 @@ def test_rfc2047_subjects_and_names_any_charset_and_transfer_encoding() -> None:
     assert _instruction((OWN / "05-unknown-charset.eml").read_bytes()) == "Change the headline to “Fresh bread daily”."
     assert "5 €" in _instruction((OWN / "06-charset-declared-ascii-is-utf8.eml").read_bytes())
     assert _instruction((OWN / "42-utf16-body.eml").read_bytes()) == "Make the contact form ask for a phone number."
-    assert mail._decode_bytes(b"caf\xe9", "no-such-charset") == "café"  # not UTF-8 either: Windows-1252
+    assert _decode_bytes(b"caf\xe9", "no-such-charset") == "café"  # not UTF-8 either: Windows-1252
 
 
 def test_long_folded_headers_are_unfolded() -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from workflows import attachments as att
 from workflows import mail
 from workflows.errors import RejectedMailError
+from workflows.mail.html_text import _html_to_text
 
 # No example database (it would write .hypothesis/ into the checkout); no deadline (CI machines vary).
 FAST = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -176,7 +177,7 @@ tags = st.sampled_from(
 @given(st.lists(st.one_of(tags, text), max_size=40).map("".join))
 def test_html_conversion_never_raises(markup: str) -> None:
     assert isinstance(mail.html_to_text(markup), str)
-    assert mail.QUOTE_MARK not in mail.extract_instruction(mail._html_to_text(markup, mark_quotes=True))
+    assert mail.QUOTE_MARK not in mail.extract_instruction(_html_to_text(markup, mark_quotes=True))
 
 
 @FAST
