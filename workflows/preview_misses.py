@@ -44,11 +44,13 @@ class Page:
 _NOT_FOUND = Page(404, "text/plain; charset=utf-8", b"Not found.\n")
 
 
-class _Manifests:
-    """A change's manifest never changes: keep the latest few read (a page and its assets ask for the same)."""
+class ChangeManifests:
+    """A change's manifest never changes: keep the latest few read or written (a page and its assets ask for
+    the same; the worker's next publish of the thread starts from the one it wrote)."""
 
-    def __init__(self) -> None:
+    def __init__(self, kept: int = _MANIFESTS_KEPT) -> None:
         self._kept: OrderedDict[str, SiteManifest] = OrderedDict()
+        self._limit = kept
         self._lock = Lock()
 
     def get(self, key: str, get: GetObject) -> SiteManifest | None:
@@ -63,14 +65,18 @@ class _Manifests:
             manifest = SiteManifest.model_validate_json(found[0])
         except ValidationError:
             return None
-        with self._lock:
-            self._kept[key] = manifest
-            while len(self._kept) > _MANIFESTS_KEPT:
-                self._kept.popitem(last=False)
+        self.keep(key, manifest)
         return manifest
 
+    def keep(self, key: str, manifest: SiteManifest) -> None:
+        with self._lock:
+            self._kept[key] = manifest
+            self._kept.move_to_end(key)
+            while len(self._kept) > self._limit:
+                self._kept.popitem(last=False)
 
-_manifests = _Manifests()
+
+_manifests = ChangeManifests()
 
 
 def answer(key: str, get: GetObject, candidates: list[str] | None = None) -> Page:

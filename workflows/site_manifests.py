@@ -9,7 +9,8 @@ manifest (``workflows/preview_misses.py``: the embedded stack's preview server, 
 CloudFront falls back to). Changes published before manifests existed keep their copies, which S3 serves.
 
 The thread's own manifest (``manifests/{project}/threads/{thread}.json``) records what its preview prefix
-holds, so the next publish knows what to send without listing the bucket.
+holds, so the next publish knows what to send without listing the bucket: where changes have manifests, it
+only names the latest change's (``sameAs``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class SiteManifest(BaseModel):
     # Every entry's blob is stored (always for a change's manifest; a thread's only where changes have
     # manifests, i.e. previews at their own origins): the next publish need not look for them.
     blobs: bool = False
+    # A thread's manifest where changes have their own: the key of the change's manifest it is the same as
+    # (``files`` then empty), so a publish writes the site's list once, and reads it back from a cache (a
+    # change's manifest never changes).
+    sameAs: str = ""
 
     def find(self, candidates: list[str]) -> tuple[str, Entry] | None:
         """The first of ``candidates`` (``previews.keys_for_path``) the site has."""

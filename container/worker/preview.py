@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from workflows import aws, previews, site_manifests
 from workflows.errors import PreviewUploadError
-from workflows.preview_misses import IMMUTABLE, s3_getter
+from workflows.preview_misses import IMMUTABLE, ChangeManifests, s3_getter
 from workflows.site_manifests import Entry, SiteManifest
 
 _UPLOAD_WORKERS = 8
@@ -70,8 +70,17 @@ class PreviewPublisher(Protocol):
 
 
 def content_type(path: Path) -> str:
-    # By the last two extensions ("x.tar.gz" is not "x.gz"): a site's thousand files share a dozen.
-    return _content_type_of("x" + "".join(path.suffixes[-2:]) if path.suffix else path.name)
+    return content_type_of(path.name)
+
+
+def content_type_of(name: str) -> str:
+    """The Content-Type for a file named ``name`` (a path's last part counts), by its last two extensions
+    ("x.tar.gz" is not "x.gz"); a site's thousand files share a dozen, each guessed once."""
+    base = name.rpartition("/")[2]
+    suffixes = base.lstrip(".").split(".")[1:]
+    if not suffixes or not suffixes[-1]:
+        return _content_type_of(base)  # no extension (a trailing dot is none either)
+    return _content_type_of("x." + ".".join(suffixes[-2:]))
 
 
 @functools.lru_cache(maxsize=512)
@@ -87,11 +96,12 @@ def _content_type_of(name: str) -> str:
 def site_files(site_dir: Path) -> Iterator[tuple[str, Path]]:
     """(relative posix path, file) for everything to publish (see :func:`site_entries`)."""
     for relative, path, _ in site_entries(site_dir):
-        yield relative, path
+        yield relative, Path(path)
 
 
-def site_entries(site_dir: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """(relative posix path, file, what ``stat`` says of it) for everything to publish, in a stable order.
+def site_entries(site_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(relative posix path, the file's absolute path, what ``stat`` says of it) for everything to publish, in
+    a stable order. Strings, not ``Path``s: building a thousand of them was a good part of the walk.
 
     ``.git`` is never published (the checkout itself is the site when there is no build), nor are symlinks
     leading outside the site, which a repository could otherwise use to publish the worker's files; symlinked
@@ -102,7 +112,7 @@ def site_entries(site_dir: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
     yield from _walk(root, str(root), "")
 
 
-def _walk(root: Path, directory: str, relative: str) -> Iterator[tuple[str, Path, os.stat_result]]:
+def _walk(root: Path, directory: str, relative: str) -> Iterator[tuple[str, str, os.stat_result]]:
     with os.scandir(directory) as listing:
         entries = sorted(listing, key=lambda entry: entry.name)
     subdirectories = []
@@ -120,7 +130,7 @@ def _walk(root: Path, directory: str, relative: str) -> Iterator[tuple[str, Path
             stat = entry.stat(follow_symlinks=False)
         else:
             continue  # a socket, a FIFO: nothing a browser could be sent
-        yield relative + entry.name, Path(entry.path), stat
+        yield relative + entry.name, entry.path, stat
     for entry in subdirectories:
         yield from _walk(root, entry.path, f"{relative}{entry.name}/")
 
@@ -134,6 +144,11 @@ class _Put:
     body: Path | bytes
     content_type: str
     cache_control: str = "no-cache"
+
+
+def _site(site_dir: Path) -> dict[str, tuple[str, str]]:
+    """The built site: relative path -> (the file, its content's MD5)."""
+    return {relative: (path, _DIGESTS.md5(path, stat)) for relative, path, stat in site_entries(site_dir)}
 
 
 class S3PreviewPublisher:
@@ -151,7 +166,7 @@ class S3PreviewPublisher:
     def publish_site(self, site_dir: Path, project_id: str) -> PublishedPreview:
         """Deploy ``site_dir`` as the project's live site (incrementally, like a preview)."""
         prefix = previews.site_prefix(project_id)
-        files = {relative: (path, _DIGESTS.md5(path, stat)) for relative, path, stat in site_entries(site_dir)}
+        files = _site(site_dir)
         try:
             uploaded, deleted = self._sync(prefix, files)
         except (ClientError, BotoCoreError) as exc:
@@ -160,7 +175,7 @@ class S3PreviewPublisher:
         return PublishedPreview(url=url, version_url="", uploaded=uploaded, deleted=deleted)
 
     def _sync(
-        self, prefix: str, files: dict[str, tuple[Path, str]], known: SiteManifest | None = None
+        self, prefix: str, files: dict[str, tuple[str, str]], known: SiteManifest | None = None
     ) -> tuple[int, int]:
         """Make ``prefix`` hold exactly ``files``: send what differs, delete what is gone; (sent, deleted).
         ``known``: what the prefix holds, as the last publish recorded it (else the bucket is listed)."""
@@ -170,7 +185,7 @@ class S3PreviewPublisher:
         return len(changed), len(stale)
 
     def _plan(
-        self, prefix: str, files: dict[str, tuple[Path, str]], known: SiteManifest | None
+        self, prefix: str, files: dict[str, tuple[str, str]], known: SiteManifest | None
     ) -> tuple[list[_Put], list[str]]:
         """What to send to make ``prefix`` hold exactly ``files``, and the keys to delete."""
         if known is not None:
@@ -178,7 +193,7 @@ class S3PreviewPublisher:
         else:
             existing = self._etags(prefix)
         changed = [
-            _Put(prefix + relative, path, content_type(path))
+            _Put(prefix + relative, Path(path), content_type_of(relative))
             for relative, (path, md5) in files.items()
             if existing.get(prefix + relative) != md5
         ]
@@ -191,45 +206,50 @@ class S3PreviewPublisher:
         so a one-file change of a big site sends one file, one blob and two small manifests: the first three
         at once, the thread's manifest after them."""
         prefix = previews.thread_prefix(project_id, thread_id)  # validates: ids become key prefixes
-        files = {relative: (path, _DIGESTS.md5(path, stat)) for relative, path, stat in site_entries(site_dir)}
+        files = _site(site_dir)
         url, version_url = self.urls(project_id, thread_id, commit)
         thread_key = site_manifests.thread_manifest_key(project_id, thread_id)
         manifest = SiteManifest(
-            files={relative: Entry(md5=md5, type=content_type(path)) for relative, (path, md5) in files.items()},
+            files={relative: Entry(md5=md5, type=content_type_of(relative)) for relative, (_, md5) in files.items()},
             blobs=bool(version_url),
         )
         body = manifest.model_dump_json().encode()
+        version_key = site_manifests.version_manifest_key(project_id, commit) if version_url else ""
+        # Where the change has its own manifest, the thread's only names it.
+        thread_body = SiteManifest(files={}, blobs=True, sameAs=version_key).model_dump_json().encode()
         try:
             known = self._manifest(thread_key)
             changed, stale = self._plan(prefix, files, known)
             puts = list(changed)
-            if version_url:
+            if version_key:
                 # The change's own preview (immutable; a retry writes the same again). Its manifest may land
                 # before its blobs: nobody has its URL until the reply, which waits for all of them.
                 puts += self._blobs_to_send(project_id, files, known)
-                puts.append(_Put(site_manifests.version_manifest_key(project_id, commit), body, _JSON, IMMUTABLE))
+                puts.append(_Put(version_key, body, _JSON, IMMUTABLE))
             self._send(puts)
             self._delete(stale)
+            if version_key:
+                _CHANGE_MANIFESTS.keep(version_key, manifest)
             # Last: it says what the prefix (and the blob store) now hold, for the next publish.
-            self._send([_Put(thread_key, body, _JSON)])
+            self._send([_Put(thread_key, thread_body if version_key else body, _JSON)])
         except (ClientError, BotoCoreError) as exc:
             raise PreviewUploadError(f"Could not upload the preview: {exc}") from exc
         return PublishedPreview(url=url, version_url=version_url, uploaded=len(changed), deleted=len(stale))
 
     def _blobs_to_send(
-        self, project_id: str, files: dict[str, tuple[Path, str]], known: SiteManifest | None
+        self, project_id: str, files: dict[str, tuple[str, str]], known: SiteManifest | None
     ) -> list[_Put]:
         """The blobs of ``files`` the project's blob store does not hold yet (one per content)."""
         if known is not None and known.blobs:
             stored = {entry.md5 for entry in known.files.values()}
         else:
             stored = self._blob_md5s(project_id)
-        needed: dict[str, Path] = {}
+        needed: dict[str, str] = {}
         for path, md5 in files.values():
             if md5 not in stored:
                 needed.setdefault(md5, path)
         return [
-            _Put(site_manifests.blob_key(project_id, md5), path, content_type(path), IMMUTABLE)
+            _Put(site_manifests.blob_key(project_id, md5), Path(path), content_type_of(path), IMMUTABLE)
             for md5, path in needed.items()
         ]
 
@@ -238,13 +258,19 @@ class S3PreviewPublisher:
         return {key[len(prefix) :] for key in self._etags(prefix)}
 
     def _manifest(self, key: str) -> SiteManifest | None:
-        found = s3_getter(self.s3, self.bucket)(key)
+        """The thread's manifest as the last publish wrote it (through the change's it names, if it names
+        one); None when there is none or it is unreadable (the bucket is listed instead)."""
+        get = s3_getter(self.s3, self.bucket)
+        found = get(key)
         if found is None:
             return None
         try:
-            return SiteManifest.model_validate_json(found[0])
+            manifest = SiteManifest.model_validate_json(found[0])
         except ValidationError:
-            return None  # unreadable: list the bucket instead
+            return None
+        if manifest.sameAs:
+            return _CHANGE_MANIFESTS.get(manifest.sameAs, get)
+        return manifest
 
     def urls(self, project_id: str, thread_id: str, commit: str) -> tuple[str, str]:
         """The thread's preview URL and ``commit``'s own ("" when previews are paths, not origins)."""
@@ -318,12 +344,13 @@ class _Digests:
         self._kept: dict[str, tuple[tuple[int, int, int], int, str]] = {}
         self._lock = threading.Lock()
 
-    def md5(self, path: Path, stat: os.stat_result | None = None) -> str:
+    def md5(self, path: Path | str, stat: os.stat_result | None = None) -> str:
         """``stat``: what the caller's walk just read of ``path`` (else it is read here)."""
-        stat = stat if stat is not None else path.stat()
+        name = str(path)
+        stat = stat if stat is not None else os.stat(name)
         seen = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
         with self._lock:
-            kept = self._kept.get(str(path))
+            kept = self._kept.get(name)
         if kept is not None and kept[0] == seen and kept[1] - stat.st_mtime_ns > self.RACY_NS:
             return kept[2]
         hashed_at = time.time_ns()
@@ -331,16 +358,18 @@ class _Digests:
         with self._lock:
             if len(self._kept) >= self.LIMIT:
                 self._kept.clear()
-            self._kept[str(path)] = (seen, hashed_at, digest)
+            self._kept[name] = (seen, hashed_at, digest)
         return digest
 
 
 _DIGESTS = _Digests()
+# The changes' manifests this worker wrote or read lately: a thread's next publish starts from its last.
+_CHANGE_MANIFESTS = ChangeManifests()
 
 
-def _md5(path: Path) -> str:
+def _md5(path: Path | str) -> str:
     digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as file:
+    with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -188,4 +188,34 @@ def test_the_walk_publishes_the_sites_files_and_nothing_that_leads_out_of_it(tmp
 
     assert [relative for relative, _, _ in entries] == ["a.html", "b.html", "inside-link.html", "z/deep/page.html"]
     for relative, path, stat in entries:
-        assert path == site / relative and stat.st_size == path.stat().st_size
+        assert Path(path) == site / relative and stat.st_size == os.stat(path).st_size
+
+
+def test_the_threads_manifest_names_the_changes_and_a_new_worker_reads_it_from_s3(
+    s3: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from container.worker import preview
+
+    site = _site(tmp_path / "one", {"index.html": b"<p>Call us</p>", "css/site.css": b"p{}"})
+    publisher = S3PreviewPublisher(BUCKET, ORIGIN, s3_client=s3)
+    publisher.publish(site, "florist", THREAD, C1)
+
+    # The site's list is written once, in the change's manifest; the thread's only names it.
+    thread = _manifest(s3, f"manifests/florist/threads/{THREAD}.json")
+    assert thread.sameAs == "manifests/florist/1111111.json" and thread.files == {}
+    assert set(_manifest(s3, thread.sameAs).files) == {"index.html", "css/site.css"}
+
+    # A worker that never saw the first change (nothing cached) still sends only what changed.
+    monkeypatch.setattr(preview, "_CHANGE_MANIFESTS", preview.ChangeManifests())
+    (site / "index.html").write_bytes(b"<p>Ring us</p>")
+    os.utime(site / "index.html", ns=(time.time_ns() - 10**9, time.time_ns() - 10**9))  # not racy
+    second = S3PreviewPublisher(BUCKET, ORIGIN, s3_client=s3).publish(site, "florist", THREAD, C2)
+    assert (second.uploaded, second.deleted) == (1, 0)
+    assert _manifest(s3, f"manifests/florist/threads/{THREAD}.json").sameAs == "manifests/florist/2222222.json"
+
+    # A thread manifest naming a change's that is gone: the bucket is listed instead, nothing is lost.
+    s3.delete_object(Bucket=BUCKET, Key="manifests/florist/2222222.json")  # type: ignore[attr-defined]
+    monkeypatch.setattr(preview, "_CHANGE_MANIFESTS", preview.ChangeManifests())
+    again = S3PreviewPublisher(BUCKET, ORIGIN, s3_client=s3).publish(site, "florist", THREAD, C2)
+    assert (again.uploaded, again.deleted) == (0, 0)
+    assert set(_manifest(s3, "manifests/florist/2222222.json").files) == {"index.html", "css/site.css"}
