@@ -7,9 +7,9 @@ import logging
 import re
 from typing import Any
 
+from workflows.adapters.task_tokens import TaskTokens
 from workflows.errors import WorkDeadLetteredError
 from workflows.models import ExecutionInput, WorkItem
-from workflows.task_tokens import TaskTokens
 
 log = logging.getLogger("webordinary.dead_letters")
 

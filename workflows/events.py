@@ -2,7 +2,7 @@
 
 Every fact of consequence is an immutable event in a stream (one per thread). The workflow appends most of
 them directly from the ASL (DynamoDB putItem with ``attribute_not_exists``), the inbound handler appends
-rejections; both follow the protocol in :mod:`workflows.eventlog`. A thread's state is ``fold(events)``.
+rejections; both follow the protocol in :mod:`workflows.adapters.eventlog`. A thread's state is ``fold(events)``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class StoredEvent(BaseModel):
 
     stream: str
     eventId: str
-    # The read order (see workflows/eventlog.py); an event recorded before it existed sorts by its time.
+    # The read order (see workflows/adapters/eventlog.py); an event recorded before it existed sorts by its time.
     order: str = ""
     type: str
     at: str

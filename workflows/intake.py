@@ -22,6 +22,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows import names, replies, threads
+from workflows.adapters.eventlog import EventLog, EventStore, now_iso
+from workflows.adapters.stores.messages import Decision, DynamoMessages, MessagesStore, NoticeKind, ThreadLink
+from workflows.adapters.stores.projects import DynamoProjects, ProjectsStore
+from workflows.adapters.stores.threads import DynamoThreads, ThreadsStore, project_of
 from workflows.errors import (
     AuthFailedError,
     AutoReplyError,
@@ -37,13 +41,9 @@ from workflows.errors import (
     UnknownProjectError,
     VirusError,
 )
-from workflows.eventlog import EventLog, EventStore, now_iso
 from workflows.events import EventType
 from workflows.models import AttachmentRef, ExecutionInput, IntakeOutcome, NormalisedMessage, Project, ReplyEnvelope
 from workflows.settings import InboundSettings, Tables
-from workflows.stores.messages import Decision, DynamoMessages, MessagesStore, NoticeKind, ThreadLink
-from workflows.stores.projects import DynamoProjects, ProjectsStore
-from workflows.stores.threads import DynamoThreads, ThreadsStore, project_of
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient

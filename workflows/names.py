@@ -309,7 +309,7 @@ def message_workflow_substitutions(
     reply_function_arn: str,
 ) -> dict[str, str]:
     """Build the ``${...}`` map for the message workflow. ``table_names`` maps TableSpec.placeholder -> name."""
-    from workflows.stores import messages  # the messages table's key prefixes, spelled only there
+    from workflows.adapters.stores import messages  # the messages table's key prefixes, spelled only there
 
     subs = dict(table_names)
     subs.update(messages.ASL_SUBSTITUTIONS)

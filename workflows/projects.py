@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workflows.adapters.stores.projects import DynamoProjects
 from workflows.models import PROJECT_ID_RE, Project
-from workflows.stores.projects import DynamoProjects
 
 
 def user_id_for(address: str) -> str:

@@ -13,9 +13,9 @@ import logging
 from typing import Any
 
 from workflows import names
+from workflows.adapters.stores.ownership import OwnershipStore
+from workflows.adapters.task_tokens import TaskTokens
 from workflows.errors import WorkerStoppedError
-from workflows.stores.ownership import OwnershipStore
-from workflows.task_tokens import TaskTokens
 
 log = logging.getLogger("webordinary.reaper")
 

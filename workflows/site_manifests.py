@@ -5,7 +5,7 @@ A change's own preview (``{commit7}-{project}.{preview domain}``, never overwrit
 The content lives once per project in ``blobs/{project}/{md5}``, whatever the number of changes that contain
 it, so publishing a one-file change of a 1,000-file site writes one blob and one manifest instead of copying
 1,000 objects. What S3 does not hold under ``previews/{project}/commits/{commit7}/`` is answered from the
-manifest (``workflows/preview_misses.py``: the embedded stack's preview server, and on AWS the Lambda that
+manifest (``workflows/adapters/preview_misses.py``: the embedded stack's preview server, and on AWS the Lambda that
 CloudFront falls back to). Changes published before manifests existed keep their copies, which S3 serves.
 
 The thread's own manifest (``manifests/{project}/threads/{thread}.json``) records what its preview prefix

@@ -118,7 +118,7 @@ class Intake(Construct):
                 actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                 resources=[state.table(names.MESSAGES_TABLE).table_arn],
             ),
-            # workflows/eventlog.py: append, read a stream back.
+            # workflows/adapters/eventlog.py: append, read a stream back.
             iam.PolicyStatement(
                 sid="EventLog",
                 actions=["dynamodb:PutItem", "dynamodb:Query"],

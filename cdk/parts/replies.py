@@ -1,7 +1,7 @@
 """Replies: the reply Lambda that the workflow's ``Send reply`` state invokes.
 
 It puts the facts the workflow composed into the owner's words (``workflows/replies.py``) and sends them with
-SESv2 in the owner's mail thread (``workflows/reply_mail.py``). Step Functions retries and catches it like any
+SESv2 in the owner's mail thread (``workflows/adapters/reply_mail.py``). Step Functions retries and catches it like any
 Task; synchronous invocation, so no event-invoke dead-letter queue: a failed reply ends the execution in
 ``Reply failed``, which the dashboards alarm on.
 """

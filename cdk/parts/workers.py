@@ -244,7 +244,7 @@ class Workers(Construct):
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="AgentSpending",  # each agent run's cost, and CONTINUE's allowance (stores/spending.py)
+                sid="AgentSpending",  # each agent run's cost, and CONTINUE's allowance (adapters/stores/spending.py)
                 actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
                 resources=[state.table(names.SPENDING_TABLE).table_arn],
             )

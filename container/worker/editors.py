@@ -437,7 +437,7 @@ class AgentConfig:
 
 @dataclass(frozen=True)
 class Allowance:
-    """A project's month, as it stood when the change started (``stores.spending.MonthSpending``)."""
+    """A project's month, as it stood when the change started (``adapters.stores.spending.MonthSpending``)."""
 
     budget_usd: float  # the month's budget plus what CONTINUE allowed
     spent_usd: float

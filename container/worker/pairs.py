@@ -1,6 +1,6 @@
 """Owning a project+user pair: its work queue, and the lease on the ownership table that makes it ours.
 
-One worker at a time serves a pair (``workflows/stores/ownership.py`` holds the lease); commands reach it on
+One worker at a time serves a pair (``workflows/adapters/stores/ownership.py`` holds the lease); commands reach it on
 the pair's own SQS queue, created on the first claim and kept up to date with the settings of this release.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from workflows import names
+from workflows.adapters.stores.ownership import OwnershipStore, owner_key
+from workflows.adapters.task_tokens import TaskTokens
 from workflows.errors import WorkerReleasedError
 from workflows.models import WorkerReady, WorkItem
-from workflows.stores.ownership import OwnershipStore, owner_key
-from workflows.task_tokens import TaskTokens
 
 log = logging.getLogger("webordinary.worker")
 _QUEUE_EXISTS = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}

@@ -19,9 +19,10 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from workflows import aws, previews, site_manifests
+from workflows import previews, site_manifests
+from workflows.adapters import aws
+from workflows.adapters.preview_misses import IMMUTABLE, ChangeManifests, s3_getter
 from workflows.errors import PreviewUploadError
-from workflows.preview_misses import IMMUTABLE, ChangeManifests, s3_getter
 from workflows.site_manifests import Entry, SiteManifest
 
 _UPLOAD_WORKERS = 8

@@ -15,7 +15,7 @@ import queue
 import threading
 import uuid
 
-from workflows.eventlog import EventStore
+from workflows.adapters.eventlog import EventStore
 from workflows.events import AgentProgress, EventType
 from workflows.models import Command
 

@@ -4,7 +4,7 @@ Every command arrives with a task token and ends with exactly one SendTaskSucces
 it runs, a heartbeat thread calls SendTaskHeartbeat and renews the ownership lease.
 
 Its parts: ``pairs.py`` owns the pair (lease and work queue); ``scheduler.py`` decides what a newer command
-does to the running one and what runs next; ``workflows/task_tokens.py`` answers tokens that may be gone;
+does to the running one and what runs next; ``workflows/adapters/task_tokens.py`` answers tokens that may be gone;
 ``job.py`` runs one command (``live.py`` PUBLISH and UNDO). This module holds the threads that tie them:
 serving, watching the queue while a command runs, and heartbeats.
 """
@@ -38,7 +38,12 @@ from container.worker.progress import ProgressEvents
 from container.worker.scheduler import Said, Scheduler
 from container.worker.screenshot import find_browser
 from workflows import names, replies
-from workflows.aws import client
+from workflows.adapters.aws import client
+from workflows.adapters.eventlog import EventLog
+from workflows.adapters.stores.ownership import DynamoOwnership
+from workflows.adapters.stores.projects import DynamoProjects
+from workflows.adapters.stores.spending import DynamoSpending, month_of
+from workflows.adapters.task_tokens import TaskTokens
 from workflows.commands import is_stop, keyword
 from workflows.errors import (
     ProjectConfigError,
@@ -47,7 +52,6 @@ from workflows.errors import (
     WorkerInterruptedError,
     WorkerReleasedError,
 )
-from workflows.eventlog import EventLog
 from workflows.events import ThreadState, fold
 from workflows.models import (
     ClaimRequest,
@@ -59,10 +63,6 @@ from workflows.models import (
     WorkItem,
 )
 from workflows.settings import Tables, WorkerSettings
-from workflows.stores.ownership import DynamoOwnership
-from workflows.stores.projects import DynamoProjects
-from workflows.stores.spending import DynamoSpending, month_of
-from workflows.task_tokens import TaskTokens
 from workflows.text import one_line
 
 log = logging.getLogger("webordinary.worker")

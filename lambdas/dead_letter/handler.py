@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.observability import powertools
-from workflows.aws import client
+from workflows.adapters.aws import client
 from workflows.dead_letters import fail_waiting_execution
 
 logger, tracer, metrics = powertools("webordinary-dead-letters")

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.observability import powertools
 from workflows import intake
-from workflows.aws import client
+from workflows.adapters.aws import client
 from workflows.settings import InboundSettings, Tables
 
 logger, tracer, metrics = powertools("webordinary-inbound")

@@ -1,6 +1,6 @@
 """CloudFront's fallback origin for previews and live sites (a Lambda function URL behind origin access
 control): S3 had no object for the path, so answer from the change's manifest, or with the site's own 404
-page (:func:`workflows.preview_misses.answer`)."""
+page (:func:`workflows.adapters.preview_misses.answer`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from urllib.parse import unquote
 from pydantic import BaseModel
 
 from lambdas.observability import powertools
-from workflows.aws import client
-from workflows.preview_misses import answer, s3_getter
+from workflows.adapters.aws import client
+from workflows.adapters.preview_misses import answer, s3_getter
 from workflows.settings import PreviewMissSettings
 
 logger, tracer, metrics = powertools("webordinary-preview-misses")

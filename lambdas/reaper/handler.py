@@ -7,10 +7,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.observability import powertools
-from workflows.aws import client
+from workflows.adapters.aws import client
+from workflows.adapters.stores.ownership import DynamoOwnership
 from workflows.reaper import reap_stopped_task
 from workflows.settings import Tables
-from workflows.stores.ownership import DynamoOwnership
 
 logger, tracer, metrics = powertools("webordinary-reaper")
 

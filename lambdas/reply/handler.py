@@ -1,4 +1,5 @@
-"""The workflow's ``Send reply`` state -> Lambda: parse the request, then :func:`workflows.reply_mail.send_reply`.
+"""The workflow's ``Send reply`` state -> Lambda: parse the request, then
+:func:`workflows.adapters.reply_mail.send_reply`.
 
 Why a Lambda and not the SESv2 integration the workflow used before: a reply's words come from one Python
 module (``workflows.replies``), and a reply with a screenshot is a MIME message with an inline image fetched
@@ -10,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.observability import powertools
-from workflows.aws import client
-from workflows.reply_mail import ReplyRequest, send_reply
+from workflows.adapters.aws import client
+from workflows.adapters.reply_mail import ReplyRequest, send_reply
 from workflows.settings import ReplySettings
 
 logger, tracer, metrics = powertools("webordinary-reply")

@@ -440,8 +440,8 @@ def test_every_queue_has_a_dlq_or_is_one_and_keeps_messages_longer_than_its_sour
 def test_the_work_dlq_outlives_the_work_queues_the_worker_creates() -> None:
     """The per-pair queues are created by container/worker/pairs.py, not the template: check its attributes."""
     from container.worker.pairs import Pairs
-    from workflows.stores.ownership import InMemoryOwnership
-    from workflows.task_tokens import TaskTokens
+    from workflows.adapters.stores.ownership import InMemoryOwnership
+    from workflows.adapters.task_tokens import TaskTokens
 
     created: dict[str, Any] = {}
 

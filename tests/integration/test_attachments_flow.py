@@ -11,7 +11,7 @@ import git
 import pytest
 
 from workflows import names, projects
-from workflows.aws import client
+from workflows.adapters.aws import client
 from workflows.local import operations
 from workflows.local.demo import create_demo_repository
 from workflows.local.stack import StackInfo

@@ -16,12 +16,12 @@ import git
 import pytest
 
 from workflows import names, projects
-from workflows.aws import client
+from workflows.adapters.aws import client
+from workflows.adapters.stores.spending import DynamoSpending, month_of
 from workflows.events import fold
 from workflows.local import operations
 from workflows.local.demo import create_demo_repository
 from workflows.local.stack import StackInfo
-from workflows.stores.spending import DynamoSpending, month_of
 
 from .conftest import AGENT_API_KEY, GIT_TOKEN
 

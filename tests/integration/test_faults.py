@@ -17,12 +17,12 @@ import git
 import pytest
 
 from workflows import names, projects
-from workflows.aws import client
+from workflows.adapters.aws import client
+from workflows.adapters.stores.ownership import DynamoOwnership
 from workflows.local import operations
 from workflows.local.agents import APPEND_LINE, SLOW_EDIT
 from workflows.local.demo import create_demo_repository
 from workflows.local.stack import EmbeddedStack, StackInfo
-from workflows.stores.ownership import DynamoOwnership
 
 pytestmark = pytest.mark.integration
 OWNER = "owner@example.com"

@@ -14,8 +14,8 @@ import requests
 
 from tests.conftest import FIXTURES
 from workflows import names, projects
-from workflows.aws import client
-from workflows.eventlog import EventLog
+from workflows.adapters.aws import client
+from workflows.adapters.eventlog import EventLog
 from workflows.local import operations
 from workflows.local.stack import StackInfo
 

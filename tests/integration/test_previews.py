@@ -17,7 +17,7 @@ from tests import pngs
 from tests.conftest import FIXTURES
 from tests.gitrepos import seed_origin
 from workflows import names, projects
-from workflows.aws import client
+from workflows.adapters.aws import client
 from workflows.local import operations
 from workflows.local.demo import demo_email
 from workflows.local.stack import StackInfo

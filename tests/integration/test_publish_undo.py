@@ -15,7 +15,7 @@ import pytest
 
 from workflows import names, projects
 from workflows import replies as replies_words
-from workflows.aws import client
+from workflows.adapters.aws import client
 from workflows.events import fold
 from workflows.local import operations
 from workflows.local.demo import create_demo_repository

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from workflows import names, projects, replies
-from workflows.aws import client
+from workflows.adapters.aws import client
 from workflows.event_metrics import tally
 from workflows.events import StoredEvent, event_data, fold
 from workflows.local import operations

@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from moto import mock_aws
 
-from workflows.aws import reset_clients
+from workflows.adapters.aws import reset_clients
 
 
 @pytest.fixture(scope="module")

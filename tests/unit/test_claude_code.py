@@ -17,8 +17,8 @@ from container.worker.agent_stream import Result, SystemInit, ToolUse, Transcrip
 from container.worker.cancel import Cancellation, CommandCancelledError, Interruption
 from container.worker.editors import AGENT_TOOLS, AgentConfig, Allowance, ClaudeCodeEditor
 from container.worker.progress import ProgressEvents
+from workflows.adapters.eventlog import InMemoryEventLog
 from workflows.errors import AgentApiError, AgentBudgetError, AgentCrashedError, AgentTurnLimitError
-from workflows.eventlog import InMemoryEventLog
 from workflows.events import describe, fold
 from workflows.models import Command
 

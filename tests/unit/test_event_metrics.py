@@ -11,8 +11,8 @@ import pytest
 
 from lambdas.event_metrics import handler as event_metrics_handler
 from tests.conftest import SHARED
+from workflows.adapters.eventlog import order_key
 from workflows.event_metrics import COMMAND_TIMEOUTS, METRIC_BY_EVENT, METRICS, UNREADABLE_EVENTS, tally
-from workflows.eventlog import order_key
 from workflows.events import EventType
 
 STREAM_EVENT = json.loads((SHARED / "data" / "aws-events" / "dynamoStreamEvent.json").read_text())

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from workflows.eventlog import order_key
+from workflows.adapters.eventlog import order_key
 from workflows.events import EVENT_DATA, EventType, StoredEvent, UnknownEventTypeError, event_data, fold, read_order
 
 THREAD = {"projectId": "bakery", "userId": "alice-1", "branch": "thread-ab3k9x2m"}

@@ -31,17 +31,17 @@ from moto.ses.models import ses_backends
 
 from tests.conftest import FIXTURES
 from workflows import intake, names, projects
+from workflows.adapters.aws import client
+from workflows.adapters.eventlog import InMemoryEventLog
+from workflows.adapters.stores import messages
+from workflows.adapters.stores.messages import InMemoryMessages
+from workflows.adapters.stores.projects import InMemoryProjects
+from workflows.adapters.stores.threads import InMemoryThreads
 from workflows.attachments import AttachmentLimits
-from workflows.aws import client
-from workflows.eventlog import InMemoryEventLog
 from workflows.local import operations
 from workflows.local.emulator_fixes import apply_in_process_fixes
 from workflows.models import NormalisedMessage
 from workflows.settings import InboundSettings
-from workflows.stores import messages
-from workflows.stores.messages import InMemoryMessages
-from workflows.stores.projects import InMemoryProjects
-from workflows.stores.threads import InMemoryThreads
 
 CORPUS = FIXTURES / "mail" / "corpus"
 MANIFEST = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))

@@ -10,9 +10,9 @@ import pytest
 from container.worker.pairs import Pairs
 from tests.gitrepos import message_and_command
 from workflows import names
-from workflows.aws import client
+from workflows.adapters.aws import client
+from workflows.adapters.stores.ownership import InMemoryOwnership
 from workflows.models import WorkItem
-from workflows.stores.ownership import InMemoryOwnership
 
 
 class RecordedTokens:

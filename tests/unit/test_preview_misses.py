@@ -10,9 +10,9 @@ import pytest
 
 from lambdas.preview_misses.handler import MAX_INLINE_BYTES, handler
 from workflows import names, previews, site_manifests
-from workflows.aws import client
+from workflows.adapters.aws import client
+from workflows.adapters.preview_misses import answer, not_found, s3_getter
 from workflows.local.operations import LocalLambdaContext
-from workflows.preview_misses import answer, not_found, s3_getter
 from workflows.site_manifests import Entry, SiteManifest
 
 SITE_404 = b"<!doctype html><h1>Lost? Try the menu.</h1>"

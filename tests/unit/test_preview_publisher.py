@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from container.worker.preview import IMMUTABLE, S3PreviewPublisher
-from workflows.aws import client
+from workflows.adapters.aws import client
 from workflows.local.operations import fetch_preview
 from workflows.local.preview_server import PreviewServer
 from workflows.site_manifests import Entry, SiteManifest

@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from workflows import names
+from workflows.adapters.stores.ownership import InMemoryOwnership
 from workflows.reaper import reap_stopped_task
-from workflows.stores.ownership import InMemoryOwnership
 
 TASK = "arn:aws:ecs:us-east-1:123456789012:task/webordinary-workers/0123456789abcdef0123456789abcdef"
 DEAD = names.worker_id_for_task(TASK)

@@ -10,12 +10,12 @@ from moto.ses.models import ses_backends
 
 from lambdas.reply.handler import handler
 from workflows import replies
-from workflows.aws import client
+from workflows.adapters.aws import client
+from workflows.adapters.reply_mail import ReplyRequest, SentReply, mime, send_reply
 from workflows.local.emulator_fixes import apply_in_process_fixes
 from workflows.local.operations import LocalLambdaContext
 from workflows.models import ReplyEnvelope
 from workflows.replies import FailureFacts, InlineImage, MailAttachment, RenderedReply, ReplyFacts, ResultFacts
-from workflows.reply_mail import ReplyRequest, SentReply, mime, send_reply
 from workflows.settings import ReplySettings
 
 ENVELOPE = ReplyEnvelope(

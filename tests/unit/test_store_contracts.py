@@ -16,13 +16,10 @@ import pytest
 
 from tests.conftest import example_workflow_substitutions
 from workflows import names
-from workflows.eventlog import EventLog, EventStore, InMemoryEventLog
-from workflows.local.stack import create_table
-from workflows.models import ExecutionInput, IntakeOutcome, ReplyEnvelope
-from workflows.projects import make_project
-from workflows.stores import messages as messages_module
-from workflows.stores.messages import Decision, DynamoMessages, InMemoryMessages, MessagesStore, ThreadLink
-from workflows.stores.ownership import (
+from workflows.adapters.eventlog import EventLog, EventStore, InMemoryEventLog
+from workflows.adapters.stores import messages as messages_module
+from workflows.adapters.stores.messages import Decision, DynamoMessages, InMemoryMessages, MessagesStore, ThreadLink
+from workflows.adapters.stores.ownership import (
     LEASE_SECONDS,
     OWNER_KEY_FORMAT,
     DynamoOwnership,
@@ -31,9 +28,12 @@ from workflows.stores.ownership import (
     OwnershipStore,
     owner_key,
 )
-from workflows.stores.projects import DynamoProjects, InMemoryProjects, ProjectsStore
-from workflows.stores.spending import DynamoSpending, InMemorySpending, MonthSpending, SpendingStore, month_of
-from workflows.stores.threads import DynamoThreads, InMemoryThreads, ThreadsStore, project_of
+from workflows.adapters.stores.projects import DynamoProjects, InMemoryProjects, ProjectsStore
+from workflows.adapters.stores.spending import DynamoSpending, InMemorySpending, MonthSpending, SpendingStore, month_of
+from workflows.adapters.stores.threads import DynamoThreads, InMemoryThreads, ThreadsStore, project_of
+from workflows.local.stack import create_table
+from workflows.models import ExecutionInput, IntakeOutcome, ReplyEnvelope
+from workflows.projects import make_project
 
 AT = "2026-12-04T10:00:00.000Z"
 THREAD = "abcdefgh"
@@ -218,7 +218,7 @@ def test_the_messages_key_prefixes_are_spelled_only_in_their_module() -> None:
         for folder in ("workflows", "lambdas", "container", "cdk", "asl")
         for path in (ROOT / folder).rglob("*")
         if path.suffix in {".py", ".json"}
-        and path != ROOT / "workflows/stores/messages.py"
+        and path != ROOT / "workflows/adapters/stores/messages.py"
         and pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from workflows.adapters.task_tokens import TOKEN_GONE, TaskTokens
 from workflows.errors import BuildFailedError, WorkerInterruptedError
 from workflows.models import InterruptionDetail
-from workflows.task_tokens import TOKEN_GONE, TaskTokens
 
 
 class FakeStepFunctions:

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from workflows import names, projects
-from workflows.aws import client
+from workflows.adapters.aws import client
+from workflows.adapters.stores.ownership import DynamoOwnership
 from workflows.local import operations
 from workflows.local.agents import SLOW_EDIT
 from workflows.local.demo import create_demo_repository, demo_email
 from workflows.local.stack import EmbeddedStack, StackInfo
-from workflows.stores.ownership import DynamoOwnership
 
 BENCH_PROJECT = "bench"
 

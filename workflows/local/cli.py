@@ -104,7 +104,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
 def cmd_project_add(args: argparse.Namespace) -> int:
     from workflows import names, projects
-    from workflows.aws import client
+    from workflows.adapters.aws import client
 
     info = _stack(args)
     repo = args.repo if "://" in args.repo or args.repo.startswith("git@") else str(Path(args.repo).resolve())
@@ -132,7 +132,7 @@ def cmd_project_add(args: argparse.Namespace) -> int:
 
 
 def cmd_local_email(args: argparse.Namespace) -> int:
-    from workflows.aws import client
+    from workflows.adapters.aws import client
     from workflows.local import operations
 
     info = _stack(args)
@@ -163,8 +163,8 @@ def cmd_local_email(args: argparse.Namespace) -> int:
 
 def cmd_project_set(args: argparse.Namespace) -> int:
     from workflows import names, projects
-    from workflows.aws import client
-    from workflows.stores.projects import DynamoProjects
+    from workflows.adapters.aws import client
+    from workflows.adapters.stores.projects import DynamoProjects
 
     _stack(args)
     store = DynamoProjects(client("dynamodb"), names.PROJECTS_TABLE.local_name)
@@ -184,7 +184,7 @@ def cmd_project_set(args: argparse.Namespace) -> int:
 
 
 def cmd_threads(args: argparse.Namespace) -> int:
-    from workflows.aws import client
+    from workflows.adapters.aws import client
     from workflows.events import fold
     from workflows.local import operations
 
@@ -213,7 +213,7 @@ def cmd_threads(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from workflows.aws import client
+    from workflows.adapters.aws import client
     from workflows.events import describe
     from workflows.local import operations
 
@@ -249,7 +249,7 @@ def _execution_arn(name_or_arn: str) -> str:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from workflows.aws import client
+    from workflows.adapters.aws import client
     from workflows.local import operations
 
     _stack(args)

@@ -16,7 +16,7 @@ from typing import Any
 import git
 
 from workflows import names, projects
-from workflows.aws import client
+from workflows.adapters.aws import client
 from workflows.local import operations
 from workflows.local.stack import EmbeddedStack, StackInfo
 

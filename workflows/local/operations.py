@@ -21,11 +21,11 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from workflows import names
-from workflows.eventlog import EventLog
+from workflows.adapters.eventlog import EventLog
+from workflows.adapters.stores.threads import DynamoThreads, ThreadRow
 from workflows.events import StoredEvent
 from workflows.local.stack import ACCOUNT, StackInfo
 from workflows.models import IntakeOutcome
-from workflows.stores.threads import DynamoThreads, ThreadRow
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -104,7 +104,7 @@ def deliver_email(info: StackInfo, raw: bytes, ses_id: str | None = None) -> Int
     """Do what SES does: the receipt rule's S3 action stores the raw MIME, then its Lambda action runs the
     inbound handler (here, in this process, against the stack)."""
     from lambdas.inbound.handler import handler
-    from workflows.aws import client
+    from workflows.adapters.aws import client
 
     info.apply()
     capture_handler_logs("webordinary-inbound", Path(info.stateDir) / "logs" / "inbound.log")
@@ -277,7 +277,7 @@ def trace(sfn: Any, execution_arn: str) -> dict[str, Any]:
 def redrive(info: StackInfo, execution: str | None = None) -> list[dict[str, Any]]:
     """Replay dead-lettered commands (all, or the one of ``execution``) as new executions, each recorded in
     its thread as CommandRedriven. Returns what was started."""
-    from workflows.aws import client
+    from workflows.adapters.aws import client
     from workflows.dead_letters import redrive_input
     from workflows.events import EventType
 

@@ -3,7 +3,7 @@
 ``http://{label}.preview.localhost:{port}/...`` -> the preview bucket's ``previews/...`` prefix that the label
 names (``workflows.previews``), read from the emulator's S3 with the stored Content-Type and Cache-Control.
 A directory URL serves its ``index.html``; a path the site lacks serves the site's own ``404.html`` (status
-404) when it has one, as CloudFront's fallback origin does on AWS (``workflows/preview_misses.py``).
+404) when it has one, as CloudFront's fallback origin does on AWS (``workflows/adapters/preview_misses.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from workflows import previews
-from workflows.preview_misses import answer, not_found, s3_getter
+from workflows.adapters.preview_misses import answer, not_found, s3_getter
 
 log = logging.getLogger("webordinary.previews")
 PREVIEW_DOMAIN = "preview.localhost"

@@ -27,10 +27,10 @@ import requests
 from pydantic import BaseModel
 
 from workflows import names
+from workflows.adapters.stores.ownership import DynamoOwnership
 from workflows.local import emulator_fixes
 from workflows.local.preview_server import PreviewServer
 from workflows.reaper import reap_stopped_task
-from workflows.stores.ownership import DynamoOwnership
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -135,7 +135,7 @@ class StackNotRunningError(RuntimeError):
 def _use_environment(env: dict[str, str]) -> None:
     """Point this process's AWS clients at the stack. The cached clients are rebuilt only when something
     changed: a client costs ~0.3 s to build, and every delivery (and every in-process Lambda) applies this."""
-    from workflows.aws import reset_clients
+    from workflows.adapters.aws import reset_clients
 
     if any(os.environ.get(name) != value for name, value in env.items()):
         os.environ.update(env)

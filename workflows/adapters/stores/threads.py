@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from workflows import threads
-from workflows.stores._dynamo import condition_failed
+from workflows.adapters.stores._dynamo import condition_failed
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from workflows.adapters.stores._dynamo import condition_failed
 from workflows.models import ExecutionInput, IntakeOutcome
-from workflows.stores._dynamo import condition_failed
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from workflows.stores._dynamo import condition_failed
+from workflows.adapters.stores._dynamo import condition_failed
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
