@@ -117,6 +117,7 @@ class Worker:
         self._cancel = Cancellation()
         self._abandoned = False
         self._lost_ownership = threading.Event()
+        self._folded: dict[str, ThreadState] = {}  # the running command's threads' states (_thread_state)
 
     # --- ownership ------------------------------------------------------------------------------------------
 
@@ -252,6 +253,7 @@ class Worker:
         log.info("command %s for thread %s (attempt %s)", command.messageId, command.threadId, command.attempt)
         self._cancel = Cancellation()
         self._abandoned = False
+        self._folded.clear()
         with self._lock:
             carried = self._schedule.start(work)
         done = threading.Event()
@@ -338,7 +340,7 @@ class Worker:
     def _continuation(self, project: Project, command: Command, message: NormalisedMessage) -> NormalisedMessage:
         """CONTINUE: the paused change's instruction, to carry on, with the month's allowance raised once for
         this message; the message as it is when nothing in the thread is paused."""
-        state = fold(command.threadId, EventLog(self.ddb, self.tables.events).read(command.threadId))
+        state = self._thread_state(command.threadId)
         paused = [m for m in reversed(state.messages.values()) if m.kind == "paused" and m.messageKey]
         if not state.pausedMessage or not paused:
             return message
@@ -362,7 +364,7 @@ class Worker:
         capped by what is left of the project's monthly allowance when it has a budget."""
         if project.editor.strip() != "claude-code":
             return None  # no event read on the other editors' path
-        state = fold(thread_id, EventLog(self.ddb, self.tables.events).read(thread_id))
+        state = self._thread_state(thread_id)
         allowance: Allowance | None = None
         charge: Callable[[float], None] | None = None
         if project.monthlyBudgetUsd is not None:
@@ -404,9 +406,16 @@ class Worker:
             earlier.append(f"Asked: {asked} Done: {change.summary}" if asked else change.summary)
         return tuple(earlier)
 
+    def _thread_state(self, thread_id: str) -> ThreadState:
+        """The thread's state from its events, read once per command (CONTINUE asks twice: what paused, and the
+        agent's session); nothing of this thread is recorded while its command is being set up."""
+        if thread_id not in self._folded:
+            self._folded[thread_id] = fold(thread_id, EventLog(self.ddb, self.tables.events).read(thread_id))
+        return self._folded[thread_id]
+
     def _history(self, thread_id: str) -> LiveHistory:
         """What PUBLISH and UNDO need from the thread's events: the change the owner saw, the last publish."""
-        state = fold(thread_id, EventLog(self.ddb, self.tables.events).read(thread_id))
+        state = self._thread_state(thread_id)
         return LiveHistory(shown_commit=state.shownCommit, last_publish=state.lastPublish)
 
     def _after_interruption(self, work: WorkItem, instruction: str, carried: str, exc: WorkerInterruptedError) -> None:
