@@ -212,7 +212,11 @@ def _publish_and_push(
     """The preview's upload and the branch's push at once: neither needs the other, and each waits on its own
     remote. The push always finishes before this returns or raises (nothing runs git in the checkout after
     it), and a failed upload still leaves the change pushed. (preview, whether the push merged the remote's
-    newer commits)."""
+    newer commits).
+
+    A push that has to merge the remote's newer commits changes the checkout while the upload may be reading
+    it (a site without a build is its checkout): that preview may mix the two, and is never shown; the caller
+    builds and publishes again from the merge, which is what the reply links to."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         pushing = pool.submit(workspace.push, command.branch)
         try:
